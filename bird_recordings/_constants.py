@@ -1,0 +1,55 @@
+"""Every default the library uses, named once.
+
+Numbers that come from Bird's or S3's documented behaviour cite it; the rest
+are our choices and are documented in ``docs/retries.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_BASE_URL: Final = "https://api.bird.com"
+ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
+ENV_WORKSPACE_ID: Final = "BIRD_WORKSPACE_ID"
+ENV_BASE_URL: Final = "BIRD_API_URL"
+
+AUTH_SCHEMES: Final = ("AccessKey", "Bearer")
+DEFAULT_AUTH_SCHEME: Final = "AccessKey"
+
+# Timeouts (seconds). API calls are small and bounded in total; media transfers
+# are bounded only by stalls, so a 2 GiB file on a slow link can finish.
+DEFAULT_CONNECT_TIMEOUT_S: Final = 10.0
+DEFAULT_API_TIMEOUT_S: Final = 30.0
+DEFAULT_STALL_TIMEOUT_S: Final = 30.0
+
+# Concurrency and Bird's documented per-workspace limit of 50 GET/s.
+DEFAULT_MAX_CONCURRENT_REQUESTS: Final = 32
+DEFAULT_RATE_LIMIT_PER_S: Final = 50.0
+DEFAULT_RATE_BURST: Final = 1
+DEFAULT_BULK_METADATA_CONCURRENCY: Final = 32
+DEFAULT_BULK_DOWNLOAD_CONCURRENCY: Final = 8
+DEFAULT_CONNECTION_POOL_SIZE: Final = 100
+
+# Retry policy defaults.
+DEFAULT_MAX_RETRIES: Final = 4
+DEFAULT_BACKOFF_INITIAL_S: Final = 0.5
+DEFAULT_BACKOFF_MAX_S: Final = 8.0
+DEFAULT_BACKOFF_MULTIPLIER: Final = 2.0
+DEFAULT_RETRY_AFTER_MAX_S: Final = 60.0
+
+# Listing: Bird accepts 1..99, default 10.
+LIST_LIMIT_MIN: Final = 1
+LIST_LIMIT_MAX: Final = 99
+CALL_RECORDINGS_LIMIT_MAX: Final = 1000
+PAGE_TOKEN_MAX_CHARS: Final = 8000
+
+# Media.
+DEFAULT_CHUNK_SIZE: Final = 256 * 1024
+DEFAULT_URL_SAFETY_MARGIN_S: Final = 30.0
+DEFAULT_MAX_URL_REFRESHES: Final = 5
+DEFAULT_MAX_RESUMES: Final = 50
+MEDIA_URL_EXPIRY_S: Final = 600  # Bird's X-Amz-Expires
+TEMP_SUFFIX: Final = ".part"
+
+USER_AGENT_PREFIX: Final = "bird-recordings"
+LOGGER_NAME: Final = "bird_recordings"

@@ -1,0 +1,247 @@
+"""The exception tree, and the one table from HTTP status to exception class.
+
+Every exception the library raises derives from :class:`BirdRecordingsError`.
+Foreign exceptions (aiohttp, OSError, cattrs) are always chained with ``from``.
+Messages carry what a person needs to act (status, Bird's ``code``/``message``,
+the recording id, a redacted URL) and never a credential.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._redact import redact_url
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BirdRecordingsError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "DestinationExistsError",
+    "FileWriteError",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "InvalidMediaURLError",
+    "MediaURLExpiredError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RecordingNotAvailableError",
+    "ResponseValidationError",
+    "ServerError",
+    "StorageError",
+    "UnprocessableEntityError",
+    "error_class_for_status",
+]
+
+
+class BirdRecordingsError(Exception):
+    """Root of every exception raised by ``bird_recordings``."""
+
+
+class ConfigurationError(BirdRecordingsError, ValueError):
+    """The client was configured wrongly (missing key or workspace, bad option)."""
+
+
+class InvalidArgumentError(BirdRecordingsError, ValueError):
+    """An argument to a call is out of range or of the wrong kind; nothing was sent."""
+
+
+class ClientClosedError(BirdRecordingsError, RuntimeError):
+    """The client was used after :meth:`RecordingsClient.aclose`."""
+
+
+class APIConnectionError(BirdRecordingsError):
+    """The request did not complete: DNS, connect, reset, or a broken body.
+
+    ``url`` is redacted. The original aiohttp or OS error is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = redact_url(url) if url is not None else None
+        super().__init__(f"{message} ({self.url})" if self.url else message)
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, read or stall timeout. Also a :class:`TimeoutError`."""
+
+
+class APIStatusError(BirdRecordingsError):
+    """Bird's API answered with an error status.
+
+    Attributes: ``status`` (int), ``code`` and ``message`` (from Bird's
+    ``{"code", "message"}`` body when it is JSON, else ``code`` is ``None`` and
+    ``message`` is the start of the raw text), ``details`` (Bird's optional
+    ``details``), ``method``, ``url`` (redacted) and ``recording_id`` when known.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str,
+        url: str | None = None,
+        method: str | None = None,
+        recording_id: str | None = None,
+        details: object = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.url = redact_url(url) if url is not None else None
+        self.method = method
+        self.recording_id = recording_id
+        self.details = details
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        head = f"HTTP {self.status}"
+        if self.code:
+            head += f" {self.code}"
+        text = f"{head}: {self.message}" if self.message else head
+        if self.recording_id:
+            text += f" [recording {self.recording_id}]"
+        if self.url:
+            text += f" ({self.method} {self.url})" if self.method else f" ({self.url})"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the access key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key lacks the role for this workspace or call."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such workspace, recording or call."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: Bird's validation failed (for example a malformed id or limit)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: the request was not processed. ``retry_after`` is seconds, when Bird said."""
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(APIStatusError):
+    """5xx: Bird or a proxy in front of it failed; safe to retry later."""
+
+
+class ResponseValidationError(BirdRecordingsError, ValueError):
+    """A response body did not have the documented shape.
+
+    ``errors`` lists each problem with its field path (``$.results[3].status``).
+    """
+
+    def __init__(self, message: str, *, errors: tuple[str, ...] = ()) -> None:
+        self.errors = errors
+        super().__init__(message)
+
+
+class RecordingNotAvailableError(BirdRecordingsError):
+    """The recording has no media yet (its status is not ``available``).
+
+    Raised before any media request; no file is created.
+    """
+
+    def __init__(self, recording_id: str, status: str | None) -> None:
+        self.recording_id = recording_id
+        self.status = status
+        super().__init__(
+            f"recording {recording_id} has no media: status is {status!r}, "
+            "media exists only for status 'available'"
+        )
+
+
+class InvalidMediaURLError(BirdRecordingsError):
+    """Bird's ``.mp3`` endpoint did not redirect to a usable storage URL."""
+
+
+class StorageError(BirdRecordingsError):
+    """The storage origin (S3) refused or failed a media request.
+
+    ``status``, ``code`` (S3's error code such as ``NoSuchKey`` or ``SlowDown``),
+    ``message``, ``url`` (redacted) and ``recording_id``.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str,
+        url: str | None = None,
+        recording_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.url = redact_url(url) if url is not None else None
+        self.recording_id = recording_id
+        text = f"storage answered HTTP {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message}"
+        if recording_id:
+            text += f" [recording {recording_id}]"
+        if self.url:
+            text += f" ({self.url})"
+        super().__init__(text)
+
+
+class MediaURLExpiredError(StorageError):
+    """The presigned URL expired and refreshing it did not help (refreshes exhausted)."""
+
+
+class IntegrityError(BirdRecordingsError):
+    """The bytes received do not match the size or MD5 the storage promised."""
+
+    def __init__(self, message: str, *, recording_id: str | None = None) -> None:
+        self.recording_id = recording_id
+        super().__init__(message)
+
+
+class DestinationExistsError(BirdRecordingsError, FileExistsError):
+    """The target file exists and ``overwrite`` is false; nothing was downloaded."""
+
+
+class FileWriteError(BirdRecordingsError, OSError):
+    """The local file could not be written (disk full, permissions…).
+
+    The OSError is ``__cause__``; the final path is untouched and no temporary
+    file is left behind.
+    """
+
+
+_STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an API error status (5xx → :class:`ServerError`)."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_ERRORS.get(status, APIStatusError)
