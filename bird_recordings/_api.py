@@ -1,0 +1,167 @@
+"""Sending API requests: rate limit, concurrency cap, retry loop, decode.
+
+One :class:`APIRequester` per client; every call of the client — pagers,
+fan-outs, downloads resolving their URLs — goes through it, so the limits are
+shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from typing import Final, TypeVar
+
+from ._clock import Clock
+from ._constants import LOGGER_NAME
+from ._converter import structure
+from ._errors import APIConnectionError, APIStatusError, RateLimitError
+from ._limits import RateLimiter
+from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
+from ._redact import redact_url
+from ._retry import RetryPolicy
+from ._transport import RawResponse, Transport
+
+__all__ = ["APIRequester"]
+
+T = TypeVar("T")
+logger: Final = logging.getLogger(LOGGER_NAME)
+
+
+class APIRequester:
+    """Sends requests to Bird's API with auth, limits and retries."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        base_url: str,
+        authorization: str,
+        retry: RetryPolicy,
+        clock: Clock,
+        limiter: RateLimiter,
+        post_limiter: RateLimiter,
+        max_concurrent_requests: int,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self._authorization = authorization
+        self.retry = retry
+        self.clock = clock
+        self.limiter = limiter
+        self.post_limiter = post_limiter
+        self._semaphore = asyncio.Semaphore(max_concurrent_requests)
+        self.retries_performed = 0
+
+    def url(self, path: str) -> str:
+        """Absolute URL of an API path."""
+        return self.base_url + path
+
+    def headers(self) -> dict[str, str]:
+        """Headers of every API request: auth, JSON, user agent."""
+        return {
+            "Authorization": self._authorization,
+            "Accept": "application/json",
+            "User-Agent": self.transport.user_agent,
+        }
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        ok: tuple[int, ...] = (200,),
+        recording_id: str | None = None,
+        allow_redirects: bool = True,
+    ) -> RawResponse:
+        """Send with retries; return the response whose status is in ``ok``.
+
+        Raises the :class:`APIStatusError` subclass for any other status, or
+        :class:`APIConnectionError` / :class:`APITimeoutError` once retries are
+        spent. POST is not retried once it may have reached Bird.
+        """
+        url = self.url(path)
+        limiter = self.post_limiter if method == "POST" else self.limiter
+        retries = 0
+        while True:
+            await limiter.acquire()
+            started = self.clock.monotonic()
+            try:
+                async with self._semaphore:
+                    response = await self.transport.send(
+                        method,
+                        url,
+                        headers=self.headers(),
+                        params=params,
+                        json_body=json_body,
+                        allow_redirects=allow_redirects,
+                    )
+            except APIConnectionError as exc:
+                if not self.retry.allows(retries, method):
+                    raise
+                delay = self.retry.delay_s(retries, None, random.random)
+                logger.info(
+                    "%s %s failed (%s); retry %d in %.2fs",
+                    method,
+                    redact_url(url),
+                    type(exc).__name__,
+                    retries + 1,
+                    delay or 0.0,
+                )
+            else:
+                elapsed_ms = (self.clock.monotonic() - started) * 1000
+                logger.debug(
+                    "%s %s -> %d (%.1f ms)", method, redact_url(url), response.status, elapsed_ms
+                )
+                if response.status in ok:
+                    return response
+                error = api_error(
+                    response.status,
+                    response.headers,
+                    response.body[:MAX_ERROR_BODY_BYTES],
+                    method=method,
+                    url=url,
+                    recording_id=recording_id,
+                    now=self.clock.now(),
+                )
+                if not (
+                    self.retry.is_retryable_status(response.status)
+                    and self.retry.allows(retries, method)
+                ):
+                    raise error
+                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+                delay = self.retry.delay_s(retries, retry_after, random.random)
+                if delay is None:
+                    raise error
+                logger.info(
+                    "%s %s -> %d; retry %d in %.2fs",
+                    method,
+                    redact_url(url),
+                    response.status,
+                    retries + 1,
+                    delay,
+                )
+            retries += 1
+            self.retries_performed += 1
+            await self.clock.sleep(delay or 0.0)
+
+    async def get_model(
+        self,
+        path: str,
+        cls: type[T],
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        recording_id: str | None = None,
+    ) -> T:
+        """GET ``path`` and structure the JSON body into ``cls``."""
+        response = await self.send("GET", path, params=params, recording_id=recording_id)
+        return structure(decode_json(response.body, what=what), cls, what=what)
+
+
+def is_status(error: BaseException, *statuses: int) -> bool:
+    """True if ``error`` is an API status error with one of ``statuses``."""
+    return isinstance(error, APIStatusError) and error.status in statuses

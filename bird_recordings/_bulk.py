@@ -1,0 +1,118 @@
+"""Bounded-concurrency fan-out with per-item outcomes, in completion order.
+
+A fixed pool of worker tasks pulls from the source (a list, any iterable or an
+async iterable such as a pager), so 20,000 ids never become 20,000 tasks at
+once (that alone stalls the loop for ~100 ms). The next item starts as soon as
+a worker frees up. Breaking out of the ``async for`` cancels the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Final, TypeVar
+
+from attrs import frozen
+
+from ._errors import BirdRecordingsError, InvalidArgumentError
+from ._models import Recording
+
+__all__ = ["RecordingOutcome", "bounded_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_DONE: Final = object()
+
+
+@frozen
+class _SourceFailed:
+    error: BaseException
+
+
+async def _as_async(source: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item
+
+
+def check_concurrency(concurrency: int) -> None:
+    """Reject a concurrency that is not a positive integer."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidArgumentError(f"concurrency must be a positive integer, got {concurrency!r}")
+
+
+async def bounded_map(
+    source: Iterable[T] | AsyncIterable[T],
+    fn: Callable[[T], Awaitable[R]],
+    *,
+    concurrency: int,
+) -> AsyncIterator[R]:
+    """Run ``fn`` over ``source`` with at most ``concurrency`` in flight.
+
+    Results are yielded in completion order. ``fn`` is expected to capture its
+    own failures in its result; an exception escaping it, or raised by the
+    source (a pager whose page request failed), stops the fan-out and is
+    re-raised to the consumer after the workers are cancelled.
+    """
+    check_concurrency(concurrency)
+    items = _as_async(source)
+    pull_lock = asyncio.Lock()
+    # Unbounded, so a worker never blocks while being cancelled; ``slots``
+    # bounds what is in flight or finished but not yet consumed.
+    results: asyncio.Queue[object] = asyncio.Queue()
+    slots = asyncio.Semaphore(concurrency)
+
+    async def worker() -> None:
+        try:
+            while True:
+                await slots.acquire()
+                async with pull_lock:
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        slots.release()
+                        return
+                results.put_nowait(await fn(item))
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, not swallowed
+            results.put_nowait(_SourceFailed(exc))
+        finally:
+            results.put_nowait(_DONE)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        finished = 0
+        while finished < len(workers):
+            message = await results.get()
+            if message is _DONE:
+                finished += 1
+            elif isinstance(message, _SourceFailed):
+                raise message.error
+            else:
+                slots.release()
+                yield message  # type: ignore[misc]
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await items.aclose()
+
+
+@frozen(kw_only=True)
+class RecordingOutcome:
+    """What happened to one id of :meth:`RecordingsClient.get_recordings`.
+
+    Exactly one of ``recording`` and ``error`` is set.
+    """
+
+    recording_id: str
+    recording: Recording | None = None
+    error: BirdRecordingsError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the recording was fetched."""
+        return self.error is None

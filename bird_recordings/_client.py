@@ -1,0 +1,384 @@
+"""RecordingsClient: configuration, session lifecycle, thin public methods."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import aiohttp
+
+from . import _protocol as proto
+from ._api import APIRequester
+from ._bulk import RecordingOutcome, bounded_map, check_concurrency
+from ._clock import Clock, SystemClock
+from ._constants import (
+    DEFAULT_API_TIMEOUT_S,
+    DEFAULT_AUTH_SCHEME,
+    DEFAULT_BASE_URL,
+    DEFAULT_BULK_METADATA_CONCURRENCY,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_CONNECTION_POOL_SIZE,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_RATE_BURST,
+    DEFAULT_RATE_LIMIT_PER_S,
+    DEFAULT_STALL_TIMEOUT_S,
+    ENV_ACCESS_KEY,
+    ENV_BASE_URL,
+    ENV_WORKSPACE_ID,
+    USER_AGENT_PREFIX,
+)
+from ._converter import structure
+from ._errors import BirdRecordingsError, ClientClosedError, ConfigurationError
+from ._limits import RateLimiter
+from ._models import (
+    CallRecording,
+    CallRecordingPage,
+    Direction,
+    Recording,
+    RecordingPage,
+    RecordingStatus,
+    StorageMetrics,
+)
+from ._pagination import AsyncPager
+from ._retry import RetryPolicy
+from ._transport import Transport
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["RecordingsClient"]
+
+_POST_RATE_LIMIT_PER_S = 500.0  # Bird's documented default for POST
+
+
+def _setting(value: str | None, env: str, argument: str) -> str:
+    resolved = value if value is not None else os.environ.get(env)
+    if resolved is None or not resolved.strip():
+        raise ConfigurationError(
+            f"no {argument.replace('_', ' ')}: pass {argument}=... or set the {env} "
+            "environment variable"
+        )
+    return resolved.strip()
+
+
+def _check_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+
+
+class RecordingsClient:
+    """An async client for Bird's Voice Recordings API.
+
+    Use it as ``async with RecordingsClient(...) as client:`` (or call
+    :meth:`aclose` yourself). Create one per process and share it: it holds
+    the connection pool, the rate limiter and the concurrency cap.
+
+    Args:
+        access_key: Bird access key; default ``$BIRD_ACCESS_KEY``.
+        workspace_id: Bird workspace id; default ``$BIRD_WORKSPACE_ID``.
+        base_url: API origin; default ``$BIRD_API_URL`` or ``https://api.bird.com``.
+        session: an ``aiohttp.ClientSession`` to borrow. It is never closed by
+            the client and never gets credentials; one with default auth or an
+            ``Authorization`` header is refused. Without it the client creates
+            and owns its own session.
+        retry: the :class:`RetryPolicy` (default ``RetryPolicy()``).
+        auth_scheme: ``"AccessKey"`` (Bird's documented scheme) or ``"Bearer"``.
+        max_concurrent_requests: cap on API requests in flight at once.
+        rate_limit: API requests per second (GET, DELETE) across the client;
+            default 50, Bird's documented per-workspace limit. ``None`` disables.
+        rate_burst: requests allowed at once before the rate applies.
+        connect_timeout_s: TCP/TLS connect timeout.
+        timeout_s: total timeout of one API request.
+        stall_timeout_s: a media transfer fails over when no byte arrives for this long.
+        chunk_size: bytes per media chunk.
+        trace_configs: ``aiohttp.TraceConfig`` objects for an owned session.
+        clock: a :class:`Clock` (tests inject a fake one).
+
+    Raises:
+        ConfigurationError: no key or workspace (the message names the
+            argument and the environment variable), or an invalid option.
+
+    Example::
+
+        async with RecordingsClient() as client:
+            rec = await client.get_recording("5b74ee9e-9d45-473a-82cd-f1f7feea6bbd")
+            async for rec in client.list_recordings(status="available"):
+                print(rec.id, rec.duration)
+    """
+
+    def __init__(
+        self,
+        access_key: str | None = None,
+        workspace_id: str | None = None,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        retry: RetryPolicy | None = None,
+        auth_scheme: str = DEFAULT_AUTH_SCHEME,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT_PER_S,
+        rate_burst: int = DEFAULT_RATE_BURST,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        timeout_s: float = DEFAULT_API_TIMEOUT_S,
+        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        pool_size: int = DEFAULT_CONNECTION_POOL_SIZE,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        key = _setting(access_key, ENV_ACCESS_KEY, "access_key")
+        self.workspace_id = _setting(workspace_id, ENV_WORKSPACE_ID, "workspace_id")
+        resolved_base = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        if not resolved_base.startswith(("https://", "http://")):
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {resolved_base!r}")
+        self.base_url = resolved_base.rstrip("/")
+        for name, value in (
+            ("connect_timeout_s", connect_timeout_s),
+            ("timeout_s", timeout_s),
+            ("stall_timeout_s", stall_timeout_s),
+        ):
+            _check_positive(name, value)
+        _check_positive("rate_limit", rate_limit, allow_none=True)
+        for name, count in (
+            ("max_concurrent_requests", max_concurrent_requests),
+            ("chunk_size", chunk_size),
+            ("pool_size", pool_size),
+        ):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ConfigurationError(f"{name} must be a positive integer, got {count!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        self.retry = retry or RetryPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.chunk_size = chunk_size
+        from . import __version__
+
+        self._transport = Transport(
+            session=session,
+            connect_timeout_s=connect_timeout_s,
+            api_timeout_s=timeout_s,
+            stall_timeout_s=stall_timeout_s,
+            pool_size=pool_size,
+            user_agent=f"{USER_AGENT_PREFIX}/{__version__} aiohttp/{aiohttp.__version__}",
+            trace_configs=trace_configs,
+        )
+        self._api = APIRequester(
+            transport=self._transport,
+            base_url=self.base_url,
+            authorization=proto.auth_header(key, auth_scheme),
+            retry=self.retry,
+            clock=self.clock,
+            limiter=RateLimiter(
+                rate_limit, burst=rate_burst, clock=self.clock.monotonic, sleep=self.clock.sleep
+            ),
+            post_limiter=RateLimiter(
+                _POST_RATE_LIMIT_PER_S, clock=self.clock.monotonic, sleep=self.clock.sleep
+            ),
+            max_concurrent_requests=max_concurrent_requests,
+        )
+        self._closed = False
+        from ._download import MediaEngine
+
+        self._media = MediaEngine(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<RecordingsClient workspace_id={self.workspace_id!r} "
+            f"base_url={self.base_url!r} {state}>"
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left open). Idempotent."""
+        self._closed = True
+        await self._transport.close()
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The ``aiohttp.ClientSession`` in use (owned or borrowed)."""
+        self._ensure_open()
+        return self._transport.session
+
+    @property
+    def retries_performed(self) -> int:
+        """How many API retries this client has made (for reports and tests)."""
+        return self._api.retries_performed
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this RecordingsClient is closed; create a new one")
+        self._transport.open()
+
+    def _requester(self) -> APIRequester:
+        self._ensure_open()
+        return self._api
+
+    # -- recordings ----------------------------------------------------------
+
+    async def get_recording(self, recording_id: str) -> Recording:
+        """Fetch one recording's metadata.
+
+        Raises:
+            NotFoundError: no such recording in the workspace.
+            UnprocessableEntityError: the id is not a valid recording id.
+            ResponseValidationError: the body does not have the documented shape.
+            APIConnectionError, APITimeoutError: after retries.
+        """
+        api = self._requester()
+        path = proto.recording_path(self.workspace_id, recording_id)
+        return await api.get_model(
+            path, Recording, what=f"recording {recording_id}", recording_id=recording_id
+        )
+
+    def list_recordings(
+        self,
+        *,
+        limit: int | None = None,
+        source_id: str | None = None,
+        channel_id: str | None = None,
+        call_id: str | None = None,
+        direction: Direction | str | None = None,
+        status: RecordingStatus | str | None = None,
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        page_token: str | None = None,
+    ) -> AsyncPager[Recording, RecordingPage]:
+        """List recordings, newest pages first as Bird orders them.
+
+        ``limit`` is the page size (1–99). ``start_at``/``end_at`` must be
+        timezone-aware. ``call_id`` filters by call (Bird's ``id`` parameter).
+        ``page_token`` resumes from a saved ``next_page_token``.
+
+        Returns a pager: ``await`` it for the first :class:`RecordingPage`,
+        ``async for`` it for every :class:`Recording`, or iterate
+        ``.pages()``. Arguments are checked now (:class:`InvalidArgumentError`);
+        requests are sent only when the pager is used.
+        """
+        params = proto.list_params(
+            limit=limit,
+            source_id=source_id,
+            channel_id=channel_id,
+            call_id=call_id,
+            direction=direction,
+            status=status,
+            start_at=start_at,
+            end_at=end_at,
+            from_number=from_number,
+            to_number=to_number,
+        )
+        proto.check_page_token(page_token)
+        path = proto.recording_path(self.workspace_id)
+
+        async def fetch(token: str | None) -> RecordingPage:
+            api = self._requester()
+            query = dict(params)
+            if token:
+                query["pageToken"] = token
+            return await api.get_model(path, RecordingPage, what="recordings page", params=query)
+
+        return AsyncPager(fetch, page_token=page_token)
+
+    async def delete_recording(self, recording_id: str) -> None:
+        """Delete a recording (Bird answers 204). Deleting twice raises :class:`NotFoundError`."""
+        api = self._requester()
+        path = proto.recording_path(self.workspace_id, recording_id)
+        await api.send("DELETE", path, ok=(200, 202, 204), recording_id=recording_id)
+
+    async def get_storage_metrics(self, source_id: str | None = None) -> StorageMetrics:
+        """Recording storage of the workspace, optionally for one ``source_id``."""
+        api = self._requester()
+        params = {"sourceId": source_id} if source_id else None
+        return await api.get_model(
+            proto.metrics_path(self.workspace_id),
+            StorageMetrics,
+            what="storage metrics",
+            params=params,
+        )
+
+    async def get_recordings(
+        self,
+        recording_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = DEFAULT_BULK_METADATA_CONCURRENCY,
+    ) -> AsyncIterator[RecordingOutcome]:
+        """Fetch many recordings concurrently; yield one outcome per id as each completes.
+
+        One bad id never fails the batch: its outcome carries the error
+        (``outcome.error``), the others their ``outcome.recording``. The
+        client-wide rate limit and concurrency cap still apply.
+
+        Example::
+
+            async for outcome in client.get_recordings(ids, concurrency=32):
+                if outcome.error:
+                    print(outcome.recording_id, outcome.error)
+        """
+        check_concurrency(concurrency)
+        self._ensure_open()
+
+        async def fetch_one(recording_id: str) -> RecordingOutcome:
+            try:
+                recording = await self.get_recording(recording_id)
+            except BirdRecordingsError as exc:
+                return RecordingOutcome(recording_id=str(recording_id), error=exc)
+            return RecordingOutcome(recording_id=recording_id, recording=recording)
+
+        async for outcome in bounded_map(recording_ids, fetch_one, concurrency=concurrency):
+            yield outcome
+
+    # -- recordings of a live call ---------------------------------------------
+
+    def list_call_recordings(
+        self, channel_id: str, call_id: str, *, limit: int | None = None
+    ) -> AsyncPager[CallRecording, CallRecordingPage]:
+        """List the recordings of one call (``limit`` 1–1000); same pager as :meth:`list_recordings`."""
+        params = proto.call_list_params(limit)
+        path = proto.call_recordings_path(self.workspace_id, channel_id, call_id)
+
+        async def fetch(token: str | None) -> CallRecordingPage:
+            api = self._requester()
+            query = dict(params)
+            if token:
+                query["pageToken"] = token
+            return await api.get_model(
+                path, CallRecordingPage, what="call recordings page", params=query
+            )
+
+        return AsyncPager(fetch)
+
+    async def get_call_recording(
+        self, channel_id: str, call_id: str, recording_id: str
+    ) -> CallRecording:
+        """Fetch one recording of a live call."""
+        api = self._requester()
+        path = proto.call_recordings_path(self.workspace_id, channel_id, call_id, recording_id)
+        return await api.get_model(
+            path, CallRecording, what=f"call recording {recording_id}", recording_id=recording_id
+        )

@@ -1,0 +1,402 @@
+"""Sans-I/O protocol: build requests and read responses, with no aiohttp import.
+
+Everything here is a pure function of configuration or of (status, headers,
+body), so it is tested with plain tables and no event loop.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from attrs import frozen
+
+from ._constants import (
+    AUTH_SCHEMES,
+    CALL_RECORDINGS_LIMIT_MAX,
+    LIST_LIMIT_MAX,
+    LIST_LIMIT_MIN,
+    PAGE_TOKEN_MAX_CHARS,
+)
+from ._converter import format_datetime
+from ._errors import (
+    APIStatusError,
+    InvalidArgumentError,
+    InvalidMediaURLError,
+    RateLimitError,
+    ResponseValidationError,
+    error_class_for_status,
+)
+from ._models import Direction, MediaURL, RecordingStatus
+from ._redact import redact_url
+from ._retry import parse_retry_after
+
+__all__ = [
+    "ContentRange",
+    "S3Error",
+    "api_error",
+    "auth_header",
+    "decode_json",
+    "is_expired_error",
+    "is_md5_etag",
+    "list_params",
+    "media_url_from_string",
+    "parse_content_range",
+    "parse_s3_error",
+    "presigned_expiry",
+    "recording_path",
+    "validate_media_location",
+]
+
+# Bodies of errors are read for a message, never in full: a proxy's HTML page
+# can be large, and S3 XML errors are small.
+MAX_ERROR_BODY_BYTES: Final = 64 * 1024
+_MESSAGE_SNIPPET_CHARS: Final = 300
+
+
+def auth_header(access_key: str, scheme: str) -> str:
+    """``Authorization`` value for Bird: ``AccessKey <key>`` (documented) or ``Bearer <key>``."""
+    if scheme not in AUTH_SCHEMES:
+        raise InvalidArgumentError(f"auth_scheme must be one of {AUTH_SCHEMES}, not {scheme!r}")
+    return f"{scheme} {access_key}"
+
+
+def _segment(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def recording_path(workspace_id: str, recording_id: str | None = None, suffix: str = "") -> str:
+    """``/workspaces/{ws}/recordings[/{id}{suffix}]`` with each segment quoted."""
+    path = f"/workspaces/{_segment(workspace_id, 'workspace_id')}/recordings"
+    if recording_id is not None:
+        path += f"/{_segment(recording_id, 'recording_id')}{suffix}"
+    return path
+
+
+def call_recordings_path(
+    workspace_id: str, channel_id: str, call_id: str, recording_id: str | None = None
+) -> str:
+    """``/workspaces/{ws}/channels/{ch}/calls/{call}/recordings[/{id}]``."""
+    path = (
+        f"/workspaces/{_segment(workspace_id, 'workspace_id')}"
+        f"/channels/{_segment(channel_id, 'channel_id')}"
+        f"/calls/{_segment(call_id, 'call_id')}/recordings"
+    )
+    if recording_id is not None:
+        path += f"/{_segment(recording_id, 'recording_id')}"
+    return path
+
+
+def metrics_path(workspace_id: str) -> str:
+    """``/workspaces/{ws}/recording-metrics``."""
+    return f"/workspaces/{_segment(workspace_id, 'workspace_id')}/recording-metrics"
+
+
+def _check_limit(limit: int | None, maximum: int) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidArgumentError(f"limit must be an integer, got {limit!r}")
+    if not LIST_LIMIT_MIN <= limit <= maximum:
+        raise InvalidArgumentError(f"limit must be between {LIST_LIMIT_MIN} and {maximum}")
+
+
+def _check_time(value: datetime | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidArgumentError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentError(
+            f"{name} must be timezone-aware (for example datetime(..., tzinfo=UTC))"
+        )
+    return format_datetime(value)
+
+
+def check_page_token(page_token: str | None) -> None:
+    """Reject a page token Bird would refuse (not a string, empty, over 8000 chars)."""
+    if page_token is None:
+        return
+    if not isinstance(page_token, str) or not page_token:
+        raise InvalidArgumentError("page_token must be a non-empty string")
+    if len(page_token) > PAGE_TOKEN_MAX_CHARS:
+        raise InvalidArgumentError(f"page_token is longer than {PAGE_TOKEN_MAX_CHARS} characters")
+
+
+def list_params(
+    *,
+    limit: int | None = None,
+    source_id: str | None = None,
+    channel_id: str | None = None,
+    call_id: str | None = None,
+    direction: Direction | str | None = None,
+    status: RecordingStatus | str | None = None,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    from_number: str | None = None,
+    to_number: str | None = None,
+) -> dict[str, str]:
+    """Query parameters for ``GET …/recordings``, validated; ``None`` means "not sent".
+
+    The page token is added per request by the pager.
+    """
+    _check_limit(limit, LIST_LIMIT_MAX)
+    start = _check_time(start_at, "start_at")
+    end = _check_time(end_at, "end_at")
+    if start_at is not None and end_at is not None and start_at > end_at:
+        raise InvalidArgumentError("start_at is after end_at")
+    candidates: dict[str, object] = {
+        "limit": limit,
+        "sourceId": source_id,
+        "channelId": channel_id,
+        "id": call_id,
+        "direction": direction,
+        "status": status,
+        "startAt": start,
+        "endAt": end,
+        "from": from_number,
+        "to": to_number,
+    }
+    params: dict[str, str] = {}
+    for key, value in candidates.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and not value:
+            raise InvalidArgumentError(f"filter {key!r} must not be empty")
+        params[key] = str(value)
+    return params
+
+
+def call_list_params(limit: int | None) -> dict[str, str]:
+    """Query parameters for the call-scoped list (limit 1–1000)."""
+    _check_limit(limit, CALL_RECORDINGS_LIMIT_MAX)
+    return {} if limit is None else {"limit": str(limit)}
+
+
+def decode_json(body: bytes, *, what: str) -> object:
+    """Decode a JSON body or raise :class:`ResponseValidationError`."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        snippet = body[:80].decode("utf-8", "replace")
+        raise ResponseValidationError(
+            f"{what}: the response is not JSON ({exc.msg if hasattr(exc, 'msg') else exc}); "
+            f"it starts with {snippet!r}",
+            errors=("not JSON @ $",),
+        ) from exc
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+    text = " ".join(text.split())
+    if len(text) > _MESSAGE_SNIPPET_CHARS:
+        text = text[:_MESSAGE_SNIPPET_CHARS] + "…"
+    return text
+
+
+def api_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str,
+    url: str,
+    recording_id: str | None = None,
+    now: datetime | None = None,
+) -> APIStatusError:
+    """The exception for an API error response.
+
+    Bird's ``{"code", "message"[, "details"]}`` body fills ``code``/``message``;
+    any other body (a proxy's HTML, plain text) becomes the message, shortened.
+    """
+    code: str | None = None
+    message = ""
+    details: object = None
+    try:
+        payload = json.loads(body[:MAX_ERROR_BODY_BYTES]) if body else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        payload = None
+    if isinstance(payload, dict) and ("code" in payload or "message" in payload):
+        code = str(payload["code"]) if payload.get("code") is not None else None
+        message = str(payload.get("message") or "")
+        details = payload.get("details")
+    else:
+        message = _snippet(body)
+    cls = error_class_for_status(status)
+    common = {
+        "status": status,
+        "code": code,
+        "message": message,
+        "url": url,
+        "method": method,
+        "recording_id": recording_id,
+        "details": details,
+    }
+    if cls is RateLimitError:
+        retry_after = parse_retry_after(headers.get("Retry-After"), now or datetime.now(UTC))
+        return RateLimitError(retry_after=retry_after, **common)
+    return cls(**common)  # type: ignore[arg-type]
+
+
+# --- presigned storage URLs -------------------------------------------------
+
+_AMZ_DATE: Final = "%Y%m%dT%H%M%SZ"
+
+
+def presigned_expiry(url: str) -> datetime | None:
+    """When a presigned S3 URL stops working, from its query; ``None`` if it doesn't say.
+
+    SigV4: ``X-Amz-Date`` (basic ISO 8601) + ``X-Amz-Expires`` seconds.
+    SigV2: ``Expires`` (Unix seconds). Keys are matched case-insensitively.
+    """
+    try:
+        query = {k.lower(): v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    except ValueError:
+        return None
+    date_text, expires_text = query.get("x-amz-date"), query.get("x-amz-expires")
+    if date_text and expires_text:
+        try:
+            signed_at = datetime.strptime(date_text, _AMZ_DATE).replace(tzinfo=UTC)
+            return signed_at + timedelta(seconds=int(expires_text))
+        except (ValueError, OverflowError):
+            return None
+    legacy = query.get("expires")
+    if legacy and legacy.isdigit():
+        try:
+            return datetime.fromtimestamp(int(legacy), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+    return None
+
+
+def media_url_from_string(url: str, recording_id: str | None = None) -> MediaURL:
+    """Wrap a presigned URL with its computed expiry."""
+    return MediaURL(url=url, expires_at=presigned_expiry(url), recording_id=recording_id)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_media_location(
+    location: str | None, *, api_url: str, recording_id: str | None = None
+) -> str:
+    """Check the ``Location`` of Bird's 307 before we follow it.
+
+    It must be an absolute ``https`` URL. Plain ``http`` is accepted only for a
+    loopback host or when the API itself is reached over plain ``http`` (a test
+    or an in-cluster deployment chose that); anything else could send the
+    download to an attacker-chosen origin in clear text.
+    """
+    who = f"recording {recording_id}" if recording_id else "the media endpoint"
+    if not location:
+        raise InvalidMediaURLError(f"{who}: Bird answered 307 without a Location header")
+    try:
+        parts = urlsplit(location)
+        host = parts.hostname
+    except ValueError:
+        raise InvalidMediaURLError(f"{who}: the redirect target is not a URL") from None
+    if not parts.scheme or not host:
+        raise InvalidMediaURLError(
+            f"{who}: the redirect target is not an absolute URL ({redact_url(location)})"
+        )
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return location
+    if scheme == "http" and (_is_loopback(host) or urlsplit(api_url).scheme.lower() == "http"):
+        return location
+    raise InvalidMediaURLError(
+        f"{who}: refusing to download from {redact_url(location)}: "
+        "only https (or http on loopback) is allowed"
+    )
+
+
+# --- storage (S3) responses --------------------------------------------------
+
+
+@frozen
+class S3Error:
+    """An S3 XML error body: ``code``, ``message`` and the other leaf elements."""
+
+    code: str | None
+    message: str
+    fields: Mapping[str, str]
+
+
+def parse_s3_error(body: bytes) -> S3Error:
+    """Read S3's ``<Error><Code>…</Code><Message>…</Message>…</Error>``.
+
+    Anything that is not such XML yields ``code=None`` and the text as message.
+    """
+    text = body[:MAX_ERROR_BODY_BYTES]
+    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:
+        # Never expand entities from a remote body.
+        return S3Error(None, _snippet(text), {})
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - entity declarations refused above
+    except ET.ParseError:
+        return S3Error(None, _snippet(text), {})
+    if root.tag != "Error":
+        return S3Error(None, _snippet(text), {})
+    fields = {child.tag: (child.text or "").strip() for child in root if len(child) == 0}
+    return S3Error(fields.get("Code"), fields.get("Message", ""), fields)
+
+
+def is_expired_error(status: int, error: S3Error) -> bool:
+    """True for S3's "Request has expired" answer to a presigned GET."""
+    if status != 403:
+        return False
+    return error.code == "AccessDenied" and "expired" in error.message.lower()
+
+
+@frozen
+class ContentRange:
+    """A parsed ``Content-Range: bytes first-last/total`` (``total`` may be unknown)."""
+
+    first: int
+    last: int
+    total: int | None
+
+
+_CONTENT_RANGE: Final = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def parse_content_range(value: str | None) -> ContentRange | None:
+    """Parse a ``Content-Range`` header; ``None`` if absent or malformed."""
+    if not value:
+        return None
+    match = _CONTENT_RANGE.match(value)
+    if not match:
+        return None
+    first, last = int(match.group(1)), int(match.group(2))
+    total = None if match.group(3) == "*" else int(match.group(3))
+    if last < first or (total is not None and last >= total):
+        return None
+    return ContentRange(first, last, total)
+
+
+_MD5_ETAG: Final = re.compile(r'^(?:W/)?"?([0-9a-fA-F]{32})"?$')
+
+
+def is_md5_etag(etag: str | None) -> str | None:
+    """The hex MD5 inside an ETag of a single-part upload, else ``None``.
+
+    Multipart ETags (``"…-12"``) and weak ETags are not body MD5s.
+    """
+    if not etag or etag.startswith("W/"):
+        return None
+    match = _MD5_ETAG.match(etag.strip())
+    return match.group(1).lower() if match else None

@@ -1,0 +1,235 @@
+"""The only module that calls aiohttp.
+
+It owns or borrows the ``ClientSession``, sends requests, and translates every
+aiohttp and socket error into ours at one boundary (:func:`map_errors`) —
+around the request *and* around body iteration, so a socket dying in the
+middle of an mp3 reaches the caller as our exception, never aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Final
+
+import aiohttp
+import yarl
+from attrs import frozen
+from multidict import CIMultiDictProxy
+
+from ._constants import DEFAULT_CHUNK_SIZE, LOGGER_NAME
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    BirdRecordingsError,
+    ConfigurationError,
+    InvalidArgumentError,
+)
+from ._redact import redact_url
+
+__all__ = ["RawResponse", "StreamResponse", "Transport", "map_errors"]
+
+logger: Final = logging.getLogger(LOGGER_NAME)
+
+
+@contextmanager
+def map_errors(url: str, what: str = "request") -> Iterator[None]:
+    """Translate aiohttp/OS errors raised inside the block into ours, chained.
+
+    ``CancelledError`` passes through untouched; our own errors are re-raised.
+    """
+    try:
+        yield
+    except BirdRecordingsError:
+        raise
+    except aiohttp.InvalidURL as exc:
+        raise InvalidArgumentError(f"invalid URL: {redact_url(url)}") from exc
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise APITimeoutError(f"{what} timed out", url=url) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise APIConnectionError(f"{what}: the response body broke off ({exc})", url=url) from exc
+    except aiohttp.ClientError as exc:
+        raise APIConnectionError(f"{what} failed: {type(exc).__name__}: {exc}", url=url) from exc
+    except OSError as exc:
+        raise APIConnectionError(f"{what} failed: {exc}", url=url) from exc
+
+
+@frozen
+class RawResponse:
+    """A complete small response: status, headers, body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamResponse:
+    """A streaming response whose body iteration is error-mapped.
+
+    Use only inside :meth:`Transport.stream`; the connection is released when
+    that context exits.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
+        self._response = response
+        self._url = url
+        self.status: int = response.status
+        self.headers: CIMultiDictProxy[str] = response.headers
+
+    @property
+    def content_length(self) -> int | None:
+        """``Content-Length`` as the server announced it."""
+        return self._response.content_length
+
+    async def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """Yield the body in chunks of at most ``chunk_size`` bytes."""
+        content = self._response.content
+        while True:
+            with map_errors(self._url, "media download"):
+                chunk = await content.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    async def read_limited(self, limit: int) -> bytes:
+        """Read at most ``limit`` bytes of the body (for error messages)."""
+        with map_errors(self._url, "reading an error body"):
+            return await self._response.content.read(limit)
+
+
+class Transport:
+    """Holds the ``aiohttp.ClientSession`` and sends requests through it.
+
+    A session passed in is borrowed: it is used as it is and never closed. A
+    session we create is created inside the running loop on :meth:`open` and
+    closed by :meth:`close`. Credentials are never put on the session: they go
+    on each API request only.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None,
+        connect_timeout_s: float,
+        api_timeout_s: float,
+        stall_timeout_s: float,
+        pool_size: int,
+        user_agent: str,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+    ) -> None:
+        if session is not None:
+            _check_borrowed_session(session)
+        self._session = session
+        self.owns_session = session is None
+        self._pool_size = pool_size
+        self._trace_configs = list(trace_configs or ())
+        self.user_agent = user_agent
+        self.api_timeout = aiohttp.ClientTimeout(
+            total=api_timeout_s, sock_connect=connect_timeout_s, sock_read=api_timeout_s
+        )
+        # Media: no total limit (a 2 GiB file on a slow link must finish); a
+        # stall — no bytes for stall_timeout_s — is what fails.
+        self.media_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout_s, sock_read=stall_timeout_s
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session in use (created by :meth:`open` when owned)."""
+        if self._session is None:
+            raise RuntimeError("transport is not open")
+        return self._session
+
+    @property
+    def is_open(self) -> bool:
+        """True once a session is available."""
+        return self._session is not None
+
+    def open(self) -> None:
+        """Create the owned session; must run inside the event loop that will use it."""
+        if self._session is not None:
+            return
+        asyncio.get_running_loop()
+        connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=self._trace_configs or None,
+            read_bufsize=2**18,
+        )
+
+    async def close(self) -> None:
+        """Close the session if we own it; leave a borrowed one alone."""
+        if self.owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        allow_redirects: bool = True,
+        max_body_bytes: int | None = None,
+    ) -> RawResponse:
+        """Send one API request and read its whole (small) body."""
+        with map_errors(url, f"{method} request"):
+            async with self.session.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                allow_redirects=allow_redirects,
+                timeout=self.api_timeout,
+            ) as response:
+                if max_body_bytes is None:
+                    body = await response.read()
+                else:
+                    body = await response.content.read(max_body_bytes)
+                return RawResponse(response.status, response.headers, body)
+
+    @asynccontextmanager
+    async def stream(
+        self, url: str, *, headers: Mapping[str, str]
+    ) -> AsyncIterator[StreamResponse]:
+        """GET ``url`` as a stream; the connection is released on exit.
+
+        The URL is sent as given (``encoded=True``): a presigned URL's
+        signature covers its exact query string.
+        """
+        with map_errors(url, "media request"):
+            context = self.session.get(
+                yarl.URL(url, encoded=True),
+                headers=headers,
+                allow_redirects=False,
+                timeout=self.media_timeout,
+                auto_decompress=False,
+            )
+            response = await context.__aenter__()
+        try:
+            yield StreamResponse(response, url)
+        finally:
+            # A fully read body releases the connection to the pool; an abandoned
+            # one closes it rather than draining a large remainder.
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
+
+
+def _check_borrowed_session(session: aiohttp.ClientSession) -> None:
+    """Refuse a borrowed session that would send credentials to every origin."""
+    if session.auth is not None or any(
+        key.lower() == "authorization" for key in session.headers
+    ):
+        raise ConfigurationError(
+            "the borrowed aiohttp.ClientSession carries default credentials (auth= or an "
+            "Authorization header); they would be sent to the storage origin too. "
+            "Pass a session without them: the client adds Bird's key to each API request."
+        )

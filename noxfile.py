@@ -1,0 +1,68 @@
+"""Every task of the project: `nox` runs lint, typing, tests and docs.
+
+`nox -s bench` runs the benchmark suite (never part of the default run).
+"""
+
+from __future__ import annotations
+
+
+import nox
+
+nox.options.sessions = ["lint", "typing", "tests", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+TEST_DEPS = [
+    "pytest>=8.3",
+    "pytest-asyncio>=1.0",
+    "aioresponses==0.7.9",
+    "coverage[toml]>=7.6",
+    "hypothesis>=6.100",
+    "pexpect>=4.9",
+    "fastapi>=0.115",
+    "uvicorn>=0.30",
+    "httpx>=0.27",
+]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite with warnings as errors and branch coverage."""
+    session.install("-e", ".[cli]", *TEST_DEPS)
+    session.run("coverage", "erase")
+    session.run(
+        "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
+    )
+    session.run("coverage", "combine", success_codes=[0, 1])
+    session.run("coverage", "report")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and the doc examples."""
+    session.install("-e", ".[cli]", "mypy>=1.13", *TEST_DEPS)
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs with warnings as errors and run their doctests."""
+    session.install("-e", ".[cli]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
+    session.install("-e", ".[cli]")
+    session.run("python", "-m", "tests.benchmarks", *session.posargs)
