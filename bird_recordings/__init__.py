@@ -1,10 +1,125 @@
-"""Asyncio client for Bird's Voice Recordings API."""
+"""Asyncio client for Bird's Voice Recordings API.
+
+Example::
+
+    import bird_recordings as br
+
+    async with br.RecordingsClient() as client:  # BIRD_ACCESS_KEY, BIRD_WORKSPACE_ID
+        async for rec in client.list_recordings(status="available"):
+            await client.download_recording(rec, "recordings/")
+"""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._bulk import RecordingOutcome
+from ._client import RecordingsClient
+from ._clock import Clock, SystemClock
+from ._download import (
+    DownloadOutcome,
+    DownloadProgress,
+    DownloadResult,
+    MediaStream,
+)
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BirdRecordingsError,
+    ClientClosedError,
+    ConfigurationError,
+    DestinationExistsError,
+    FileWriteError,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidMediaURLError,
+    MediaChangedError,
+    MediaURLExpiredError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RecordingNotAvailableError,
+    ResponseValidationError,
+    ServerError,
+    StorageError,
+    UnprocessableEntityError,
+)
+from ._models import (
+    CallRecording,
+    CallRecordingPage,
+    ClientStats,
+    Contact,
+    Direction,
+    MediaURL,
+    OpenEnum,
+    Party,
+    PartyNumber,
+    Recording,
+    RecordingOrigin,
+    RecordingPage,
+    RecordingSource,
+    RecordingStatus,
+    StorageMetrics,
+)
+from ._pagination import AsyncPager
+from ._retry import RetryPolicy
+
 try:
     __version__ = version("bird-recordings")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncPager",
+    "AuthenticationError",
+    "BadRequestError",
+    "BirdRecordingsError",
+    "CallRecording",
+    "CallRecordingPage",
+    "ClientClosedError",
+    "ClientStats",
+    "Clock",
+    "ConfigurationError",
+    "Contact",
+    "DestinationExistsError",
+    "Direction",
+    "DownloadOutcome",
+    "DownloadProgress",
+    "DownloadResult",
+    "FileWriteError",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "InvalidMediaURLError",
+    "MediaChangedError",
+    "MediaStream",
+    "MediaURL",
+    "MediaURLExpiredError",
+    "NotFoundError",
+    "OpenEnum",
+    "Party",
+    "PartyNumber",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Recording",
+    "RecordingNotAvailableError",
+    "RecordingOrigin",
+    "RecordingOutcome",
+    "RecordingPage",
+    "RecordingSource",
+    "RecordingStatus",
+    "RecordingsClient",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "ServerError",
+    "StorageError",
+    "StorageMetrics",
+    "SystemClock",
+    "UnprocessableEntityError",
+    "__version__",
+]

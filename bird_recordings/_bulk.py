@@ -98,7 +98,7 @@ async def bounded_map(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        await items.aclose()
+        await items.aclose()  # type: ignore[attr-defined]
 
 
 @frozen(kw_only=True)

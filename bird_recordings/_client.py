@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -18,6 +19,7 @@ from ._constants import (
     DEFAULT_API_TIMEOUT_S,
     DEFAULT_AUTH_SCHEME,
     DEFAULT_BASE_URL,
+    DEFAULT_BULK_DOWNLOAD_CONCURRENCY,
     DEFAULT_BULK_METADATA_CONCURRENCY,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -31,13 +33,19 @@ from ._constants import (
     ENV_WORKSPACE_ID,
     USER_AGENT_PREFIX,
 )
-from ._converter import structure
-from ._errors import BirdRecordingsError, ClientClosedError, ConfigurationError
+from ._errors import (
+    BirdRecordingsError,
+    ClientClosedError,
+    ConfigurationError,
+    InvalidArgumentError,
+)
 from ._limits import RateLimiter
 from ._models import (
     CallRecording,
     CallRecordingPage,
+    ClientStats,
     Direction,
+    MediaURL,
     Recording,
     RecordingPage,
     RecordingStatus,
@@ -48,7 +56,13 @@ from ._retry import RetryPolicy
 from ._transport import Transport
 
 if TYPE_CHECKING:
-    pass
+    from ._download import (
+        DownloadOutcome,
+        DownloadResult,
+        MediaStream,
+        ProgressCallback,
+        RecordingRef,
+    )
 
 __all__ = ["RecordingsClient"]
 
@@ -211,7 +225,10 @@ class RecordingsClient:
     async def aclose(self) -> None:
         """Close the owned session (a borrowed one is left open). Idempotent."""
         self._closed = True
-        await self._transport.close()
+        try:
+            await self._transport.close()
+        finally:
+            self._media.close()
 
     @property
     def is_closed(self) -> bool:
@@ -228,6 +245,18 @@ class RecordingsClient:
     def retries_performed(self) -> int:
         """How many API retries this client has made (for reports and tests)."""
         return self._api.retries_performed
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of work done so far: API retries, media resumes, URL refreshes, restarts."""
+        media = self._media.counters
+        return ClientStats(
+            api_retries=self._api.retries_performed,
+            storage_retries=media.storage_retries,
+            resumes=media.resumes,
+            url_refreshes=media.url_refreshes,
+            restarts=media.restarts,
+        )
 
     def _ensure_open(self) -> None:
         if self._closed:
@@ -358,7 +387,10 @@ class RecordingsClient:
     def list_call_recordings(
         self, channel_id: str, call_id: str, *, limit: int | None = None
     ) -> AsyncPager[CallRecording, CallRecordingPage]:
-        """List the recordings of one call (``limit`` 1–1000); same pager as :meth:`list_recordings`."""
+        """List the recordings of one call (``limit`` 1–1000).
+
+        Returns the same kind of pager as :meth:`list_recordings`.
+        """
         params = proto.call_list_params(limit)
         path = proto.call_recordings_path(self.workspace_id, channel_id, call_id)
 
@@ -382,3 +414,122 @@ class RecordingsClient:
         return await api.get_model(
             path, CallRecording, what=f"call recording {recording_id}", recording_id=recording_id
         )
+
+    # -- media ---------------------------------------------------------------
+
+    async def get_media_url(self, recording: RecordingRef) -> MediaURL:
+        """A presigned storage URL for the recording's media, with its expiry.
+
+        A :class:`Recording` whose ``url`` is still fresh (expiry minus a safety
+        margin is ahead) is used as is, without a request; otherwise Bird's
+        ``.mp3`` endpoint is asked for a new one (its 307 ``Location``).
+
+        Raises:
+            RecordingNotAvailableError: the status is not ``available``.
+            NotFoundError: no such recording.
+            InvalidMediaURLError: Bird's redirect is missing or not https.
+        """
+        self._ensure_open()
+        return await self._media.get_media_url(recording)
+
+    def stream_recording(
+        self, recording: RecordingRef, *, chunk_size: int | None = None
+    ) -> MediaStream:
+        """Stream a recording's media without touching the disk.
+
+        Use as ``async with client.stream_recording(rec) as media:`` then
+        ``async for chunk in media``. The chunks are exactly the stored object,
+        in order: a dropped connection is resumed with a Range request and an
+        expired URL is refreshed, invisibly. Errors that prevent the start
+        (not available, not found) are raised by ``async with``.
+
+        Raises:
+            RecordingNotAvailableError, NotFoundError, StorageError,
+            MediaURLExpiredError, APIConnectionError (retries spent),
+            MediaChangedError: the object was replaced mid-stream.
+        """
+        from ._download import MediaStream
+
+        self._ensure_open()
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise InvalidArgumentError("chunk_size must be a positive integer")
+        return MediaStream(self._media, recording, chunk_size or self.chunk_size)
+
+    async def download_recording(
+        self,
+        recording: RecordingRef,
+        path: str | Path | None = None,
+        *,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+        verify_md5: bool = True,
+        fsync: bool = False,
+    ) -> DownloadResult:
+        """Download a recording's media to ``path`` (a file, or a folder for ``<id>.mp3``).
+
+        Streams into a hidden temporary file beside the target, verifies the
+        length and (for single-part uploads) the MD5 the storage ETag carries,
+        then renames it into place. On any failure or cancellation the final
+        path is untouched and the temporary file is removed. Missing parent
+        folders are created. ``progress`` is called with :class:`DownloadProgress`
+        on the event loop (keep it quick). ``fsync=True`` flushes to disk before
+        the rename.
+
+        Raises:
+            DestinationExistsError: the file exists and ``overwrite`` is false
+                (raised before any request).
+            RecordingNotAvailableError: status is not ``available``; no file created.
+            NotFoundError, StorageError, MediaURLExpiredError, APIConnectionError,
+            IntegrityError: size or MD5 mismatch.
+            FileWriteError: the disk is full or not writable.
+        """
+        self._ensure_open()
+        return await self._media.download(
+            recording,
+            path,
+            overwrite=overwrite,
+            progress=progress,
+            verify_md5=verify_md5,
+            fsync=fsync,
+        )
+
+    async def download_recordings(
+        self,
+        recordings: Iterable[RecordingRef] | AsyncIterable[RecordingRef],
+        directory: str | Path,
+        *,
+        concurrency: int = DEFAULT_BULK_DOWNLOAD_CONCURRENCY,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+        verify_md5: bool = True,
+        fsync: bool = False,
+    ) -> AsyncIterator[DownloadOutcome]:
+        """Download many recordings into ``directory``; yield one outcome each as it completes.
+
+        ``recordings`` is ids, :class:`Recording` objects, or a pager such as
+        ``client.list_recordings(status="available")``. At most
+        ``concurrency`` downloads run at once; the next starts as soon as one
+        finishes. A failure never aborts the batch: its outcome has ``error``.
+        An existing file that matches the stored size and MD5 is ``skipped``;
+        one that differs fails with :class:`DestinationExistsError` unless
+        ``overwrite``. Leaving the loop early cancels the downloads in flight
+        and removes their temporary files.
+
+        Example::
+
+            async for outcome in client.download_recordings(
+                client.list_recordings(status="available"), "archive", concurrency=16
+            ):
+                print(outcome.recording_id, outcome.status, outcome.error or "")
+        """
+        self._ensure_open()
+        async for outcome in self._media.download_many(
+            recordings,
+            directory,
+            concurrency=concurrency,
+            overwrite=overwrite,
+            progress=progress,
+            verify_md5=verify_md5,
+            fsync=fsync,
+        ):
+            yield outcome

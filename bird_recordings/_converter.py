@@ -70,8 +70,11 @@ def format_datetime(value: datetime) -> str:
 
 
 def _is_zero_time(value: datetime) -> bool:
-    return value.year == _ZERO_YEAR and value.month == 1 and value.day == 1 and not (
-        value.hour or value.minute or value.second or value.microsecond
+    return (
+        value.year == _ZERO_YEAR
+        and value.month == 1
+        and value.day == 1
+        and not (value.hour or value.minute or value.second or value.microsecond)
     )
 
 
@@ -117,9 +120,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         return None if _is_zero_time(parsed) else parsed
 
     conv.register_structure_hook(datetime, structure_datetime)
-    conv.register_structure_hook_func(
-        lambda t: t == (datetime | None), structure_optional_datetime
-    )
+    conv.register_structure_hook_func(lambda t: t == (datetime | None), structure_optional_datetime)
     conv.register_unstructure_hook(datetime, format_datetime)
 
     def structure_enum(value: object, cls: type[OpenEnum]) -> OpenEnum:
@@ -141,9 +142,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         return {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
 
     def structure_factory(cls: type) -> Any:
-        return make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=strict, **renames(cls)
-        )
+        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **renames(cls))
 
     def unstructure_factory(cls: type) -> Any:
         # Bird omits optional fields it does not know; so do we.
@@ -158,9 +157,7 @@ converter: Final = make_converter()
 """The lenient converter the client uses."""
 
 
-def structure(
-    data: object, cls: type[T], *, what: str, conv: cattrs.Converter = converter
-) -> T:
+def structure(data: object, cls: type[T], *, what: str, conv: cattrs.Converter = converter) -> T:
     """Structure decoded JSON into ``cls`` or raise :class:`ResponseValidationError`.
 
     ``what`` names the object for the message (``"recording 5b74…"``).

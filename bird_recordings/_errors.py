@@ -26,6 +26,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
+    "MediaChangedError",
     "MediaURLExpiredError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -216,6 +217,15 @@ class IntegrityError(BirdRecordingsError):
     def __init__(self, message: str, *, recording_id: str | None = None) -> None:
         self.recording_id = recording_id
         super().__init__(message)
+
+
+class MediaChangedError(IntegrityError):
+    """The stored object changed while it was being streamed.
+
+    :meth:`RecordingsClient.download_recording` restarts from zero instead and
+    never raises this for a single change; a stream cannot take back bytes it
+    already handed out, so :meth:`RecordingsClient.stream_recording` raises it.
+    """
 
 
 class DestinationExistsError(BirdRecordingsError, FileExistsError):

@@ -18,6 +18,7 @@ from ._redact import redact_url
 __all__ = [
     "CallRecording",
     "CallRecordingPage",
+    "ClientStats",
     "Contact",
     "Direction",
     "MediaURL",
@@ -239,3 +240,21 @@ class MediaURL:
         if self.expires_at is None:
             return None
         return (self.expires_at - now).total_seconds()
+
+
+@frozen(kw_only=True)
+class ClientStats:
+    """Work a client has done so far (see :attr:`RecordingsClient.stats`).
+
+    ``api_retries``: API requests retried; ``storage_retries``: storage
+    attempts retried after an error status or a broken connection;
+    ``resumes``: transfers continued with a Range request after a broken body;
+    ``url_refreshes``: presigned URLs renewed; ``restarts``: downloads started
+    over because the stored object changed.
+    """
+
+    api_retries: int = 0
+    storage_retries: int = 0
+    resumes: int = 0
+    url_refreshes: int = 0
+    restarts: int = 0

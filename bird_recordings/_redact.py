@@ -23,7 +23,9 @@ _SECRET_QUERY_KEYS: Final = frozenset(
         "access_token",
     }
 )
-_SECRET_HEADERS: Final = frozenset({"authorization", "cookie", "set-cookie", "x-amz-security-token"})
+_SECRET_HEADERS: Final = frozenset(
+    {"authorization", "cookie", "set-cookie", "x-amz-security-token"}
+)
 
 
 def redact_url(url: object) -> str:

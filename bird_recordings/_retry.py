@@ -50,17 +50,13 @@ class RetryPolicy:
     """
 
     max_retries: int = field(default=DEFAULT_MAX_RETRIES, validator=validators.ge(0))
-    backoff_initial_s: float = field(
-        default=DEFAULT_BACKOFF_INITIAL_S, validator=validators.ge(0)
-    )
+    backoff_initial_s: float = field(default=DEFAULT_BACKOFF_INITIAL_S, validator=validators.ge(0))
     backoff_max_s: float = field(default=DEFAULT_BACKOFF_MAX_S, validator=validators.ge(0))
     backoff_multiplier: float = field(
         default=DEFAULT_BACKOFF_MULTIPLIER, validator=validators.ge(1)
     )
     jitter: float = field(default=1.0, validator=[validators.ge(0), validators.le(1)])
-    retry_after_max_s: float = field(
-        default=DEFAULT_RETRY_AFTER_MAX_S, validator=validators.ge(0)
-    )
+    retry_after_max_s: float = field(default=DEFAULT_RETRY_AFTER_MAX_S, validator=validators.ge(0))
     retry_statuses: frozenset[int] = field(default=_RETRY_STATUSES, converter=frozenset)
 
     @classmethod
@@ -121,8 +117,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

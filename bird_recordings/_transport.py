@@ -225,9 +225,7 @@ class Transport:
 
 def _check_borrowed_session(session: aiohttp.ClientSession) -> None:
     """Refuse a borrowed session that would send credentials to every origin."""
-    if session.auth is not None or any(
-        key.lower() == "authorization" for key in session.headers
-    ):
+    if session.auth is not None or any(key.lower() == "authorization" for key in session.headers):
         raise ConfigurationError(
             "the borrowed aiohttp.ClientSession carries default credentials (auth= or an "
             "Authorization header); they would be sent to the storage origin too. "

@@ -1,0 +1,875 @@
+"""The media engine: resolve the URL, stream with Range resume, refresh on expiry,
+write to a temporary file and rename, verify length and MD5.
+
+Flow of one transfer (:class:`_Transfer`)::
+
+    resolve (Recording.url while fresh, else GET .mp3 -> 307 Location)
+      -> GET storage URL (no Authorization, no cookies, identity encoding)
+         206/200 -> body chunks ... broken? -> Range: bytes=<received>- + If-Match
+         403 expired -> new URL from .mp3, resume at the same byte
+         412 / new ETag -> the object changed: start from zero (downloads) or
+                           raise MediaChangedError (streams)
+         5xx/SlowDown   -> back off, retry
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Final
+
+from attrs import define, frozen
+
+from . import _protocol as proto
+from ._bulk import bounded_map, check_concurrency
+from ._clock import Clock
+from ._constants import (
+    DEFAULT_URL_SAFETY_MARGIN_S,
+    LOGGER_NAME,
+)
+from ._errors import (
+    APIConnectionError,
+    BirdRecordingsError,
+    DestinationExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    MediaChangedError,
+    MediaURLExpiredError,
+    NotFoundError,
+    RecordingNotAvailableError,
+    StorageError,
+)
+from ._files import FileSink, file_md5
+from ._models import MediaURL, Recording, RecordingStatus
+from ._redact import redact_url
+from ._retry import RetryPolicy, parse_retry_after
+from ._transport import StreamResponse, Transport
+
+if TYPE_CHECKING:
+    from ._client import RecordingsClient
+
+__all__ = [
+    "DownloadOutcome",
+    "DownloadProgress",
+    "DownloadResult",
+    "MediaEngine",
+    "MediaStream",
+]
+
+logger: Final = logging.getLogger(LOGGER_NAME)
+
+MAX_CONSECUTIVE_REFRESHES: Final = 4
+MAX_RESTARTS: Final = 3
+_URL_CACHE_SIZE: Final = 512
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
+
+RecordingRef = Recording | str
+
+
+@frozen(kw_only=True)
+class DownloadProgress:
+    """A progress report, passed to the ``progress`` callback.
+
+    ``bytes_done``/``bytes_total`` are for ``recording_id``; the ``overall_``
+    and ``recordings_`` fields cover the whole :meth:`download_recordings` call
+    (for a single download they equal the per-recording figures).
+    ``bytes_total`` is ``None`` until the storage announced a size.
+    """
+
+    recording_id: str
+    bytes_done: int
+    bytes_total: int | None
+    overall_bytes_done: int
+    recordings_done: int
+    recordings_total: int | None
+    finished: bool = False
+
+
+ProgressCallback = Callable[[DownloadProgress], object]
+
+
+@frozen(kw_only=True)
+class DownloadResult:
+    """A finished download: the file is complete and verified at ``path``."""
+
+    recording_id: str
+    path: Path
+    size_bytes: int
+    etag: str | None = None
+    md5: str | None = None
+    elapsed_s: float = 0.0
+    resumes: int = 0
+    url_refreshes: int = 0
+    restarts: int = 0
+
+
+@frozen(kw_only=True)
+class DownloadOutcome:
+    """What happened to one recording of :meth:`download_recordings`.
+
+    ``status`` is ``"downloaded"``, ``"skipped"`` (the file was already there
+    and matches the stored size/ETag) or ``"failed"`` (see ``error``).
+    """
+
+    recording_id: str
+    path: Path | None
+    size_bytes: int | None = None
+    error: BirdRecordingsError | None = None
+    skipped: bool = False
+    result: DownloadResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file is on disk (downloaded or skipped)."""
+        return self.error is None
+
+    @property
+    def status(self) -> str:
+        """``"downloaded"``, ``"skipped"`` or ``"failed"``."""
+        if self.error is not None:
+            return "failed"
+        return "skipped" if self.skipped else "downloaded"
+
+
+@define
+class _Counters:
+    resumes: int = 0
+    url_refreshes: int = 0
+    restarts: int = 0
+    storage_retries: int = 0
+
+
+class _Restart:
+    """Marker yielded by a transfer: discard what you have; bytes start from zero again."""
+
+
+RESTART: Final = _Restart()
+
+
+class _Transfer:
+    """One object's bytes, across resumes, refreshes and (for files) restarts."""
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        recording_id: str,
+        media_url: MediaURL,
+        *,
+        chunk_size: int,
+        allow_restart: bool,
+    ) -> None:
+        self.engine = engine
+        self.recording_id = recording_id
+        self.media_url = media_url
+        self.chunk_size = chunk_size
+        self.allow_restart = allow_restart
+        self.offset = 0
+        self.total: int | None = None
+        self.etag: str | None = None
+        self.counters = _Counters()
+        self.bytes_transferred = 0
+        self.probe_only = False
+
+    # -- helpers -------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept-Encoding": "identity", "User-Agent": self.engine.user_agent}
+        if self.probe_only:
+            headers["Range"] = "bytes=0-0"
+        elif self.offset > 0:
+            headers["Range"] = f"bytes={self.offset}-"
+            if self.etag:
+                # The same object or nothing: S3 answers 412 if it changed.
+                headers["If-Match"] = self.etag
+        return headers
+
+    def _expiring(self) -> bool:
+        left = self.media_url.seconds_left(self.engine.clock.now())
+        return left is not None and left < self.engine.url_safety_margin_s
+
+    async def _refresh(self, reason: str, consecutive: int) -> int:
+        if consecutive >= MAX_CONSECUTIVE_REFRESHES:
+            raise MediaURLExpiredError(
+                status=403,
+                code="AccessDenied",
+                message=f"the media URL kept failing ({reason}) after {consecutive} refreshes",
+                url=self.media_url.url,
+                recording_id=self.recording_id,
+            )
+        logger.info("recording %s: refreshing media URL (%s)", self.recording_id, reason)
+        self.media_url = await self.engine.refresh_url(self.recording_id, stale=self.media_url)
+        self.counters.url_refreshes += 1
+        self.engine.counters.url_refreshes += 1
+        return consecutive + 1
+
+    async def _backoff(self, retries: int, retry_after: float | None, error: Exception) -> int:
+        policy = self.engine.retry
+        delay = policy.delay_s(retries, retry_after, random.random)
+        if retries >= policy.max_retries or delay is None:
+            raise error
+        logger.info(
+            "recording %s: %s; retry %d at byte %d in %.2fs",
+            self.recording_id,
+            error,
+            retries + 1,
+            self.offset,
+            delay,
+        )
+        self.counters.storage_retries += 1
+        self.engine.counters.storage_retries += 1
+        await self.engine.clock.sleep(delay)
+        return retries + 1
+
+    def _storage_error(
+        self, status: int, error: proto.S3Error, cls: type[StorageError] = StorageError
+    ) -> StorageError:
+        return cls(
+            status=status,
+            code=error.code,
+            message=error.message,
+            url=self.media_url.url,
+            recording_id=self.recording_id,
+        )
+
+    def _changed(self, why: str) -> MediaChangedError:
+        return MediaChangedError(
+            f"recording {self.recording_id}: the stored object changed during the transfer "
+            f"({why}) after {self.offset} bytes",
+            recording_id=self.recording_id,
+        )
+
+    # -- the loop --------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[bytes | _Restart]:
+        """Yield body chunks (and :data:`RESTART` markers when allowed) until complete."""
+        retries = 0
+        refreshes = 0
+        restarts = 0
+        skip = 0
+        while True:
+            if self._expiring():
+                refreshes = await self._refresh("expires before the next request", refreshes)
+            url = self.media_url.url
+            logger.debug(
+                "recording %s: GET %s from byte %d", self.recording_id, redact_url(url), self.offset
+            )
+            try:
+                async with self.engine.transport.stream(url, headers=self._headers()) as response:
+                    status = response.status
+                    if status in (200, 206):
+                        start = self._accept(response)
+                        if start == "restart":
+                            restarts += 1
+                            if restarts > MAX_RESTARTS:
+                                raise self._changed("it kept changing")
+                            self.offset = 0
+                            self.counters.restarts += 1
+                            self.engine.counters.restarts += 1
+                            yield RESTART
+                            continue
+                        if self.probe_only:
+                            return
+                        skip = start if isinstance(start, int) else 0
+                        refreshes = 0
+                        async for chunk in response.iter_chunks(self.chunk_size):
+                            self.bytes_transferred += len(chunk)
+                            if skip:
+                                if len(chunk) <= skip:
+                                    skip -= len(chunk)
+                                    continue
+                                chunk = chunk[skip:]
+                                skip = 0
+                            self.offset += len(chunk)
+                            retries = 0
+                            yield chunk
+                        if self.total is not None and self.offset < self.total:
+                            raise APIConnectionError(
+                                f"the body ended at byte {self.offset} of {self.total}", url=url
+                            )
+                        if self.total is not None and self.offset > self.total:
+                            raise IntegrityError(
+                                f"recording {self.recording_id}: received {self.offset} bytes, "
+                                f"the storage announced {self.total}",
+                                recording_id=self.recording_id,
+                            )
+                        return
+                    body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)
+                    s3 = proto.parse_s3_error(body)
+                    retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), self.engine.clock.now()
+                    )
+                # The failed response is closed here, before any sleep.
+                action = self._classify(status, s3)
+                if action == "done":
+                    return
+                if action == "refresh":
+                    refreshes = await self._refresh(
+                        f"storage answered {status} {s3.code or ''}".strip(), refreshes
+                    )
+                elif action == "restart":
+                    self.etag = None
+                    self.total = None
+                    if self.offset == 0 and restarts > 0:
+                        raise self._storage_error(status, s3)
+                    restarts += 1
+                    if not self.allow_restart and self.offset > 0:
+                        raise self._changed(f"storage answered {status}")
+                    if restarts > MAX_RESTARTS:
+                        raise self._changed("it kept changing")
+                    if self.offset > 0:
+                        self.offset = 0
+                        self.counters.restarts += 1
+                        self.engine.counters.restarts += 1
+                        yield RESTART
+                elif action == "retry":
+                    retries = await self._backoff(
+                        retries, retry_after, self._storage_error(status, s3)
+                    )
+                elif action == "not-found":
+                    raise await self.engine.not_found_error(
+                        self.recording_id, self._storage_error(status, s3)
+                    )
+                else:
+                    cls = MediaURLExpiredError if action == "expired" else StorageError
+                    raise self._storage_error(status, s3, cls)
+            except APIConnectionError as exc:
+                # Reset, early EOF, stall: resume where we are.
+                self.counters.resumes += 1
+                self.engine.counters.resumes += 1
+                retries = await self._backoff(retries, None, exc)
+
+    def _accept(self, response: StreamResponse) -> int | str:
+        """Check a 200/206 against what we have; return bytes to skip or ``"restart"``."""
+        etag = response.headers.get("ETag")
+        status = response.status
+        if self.probe_only:
+            if status == 206:
+                content_range = proto.parse_content_range(response.headers.get("Content-Range"))
+                self.total = content_range.total if content_range else None
+            else:
+                self.total = response.content_length
+            self.etag = etag
+            return 0
+        changed = self.etag is not None and etag is not None and etag != self.etag
+        if status == 206:
+            content_range = proto.parse_content_range(response.headers.get("Content-Range"))
+            if content_range is None or content_range.first != self.offset:
+                raise IntegrityError(
+                    f"recording {self.recording_id}: asked for bytes from {self.offset}, got "
+                    f"Content-Range {response.headers.get('Content-Range')!r}",
+                    recording_id=self.recording_id,
+                )
+            if changed or (
+                self.total is not None
+                and content_range.total is not None
+                and content_range.total != self.total
+            ):
+                if not self.allow_restart:
+                    raise self._changed("new ETag or size")
+                self.etag, self.total = etag, None
+                return "restart"
+            if content_range.total is not None:
+                self.total = content_range.total
+            self.etag = self.etag or etag
+            return 0
+        # 200: the whole object. Continue seamlessly only if it is the same one.
+        length = response.content_length
+        if self.offset > 0:
+            same = (
+                not changed
+                and etag is not None
+                and (self.total is None or length is None or length == self.total)
+            )
+            if not same:
+                if not self.allow_restart:
+                    raise self._changed("the storage sent a different full object")
+                self.etag, self.total = etag, length
+                return "restart"
+            logger.info(
+                "recording %s: storage ignored Range; skipping %d bytes already received",
+                self.recording_id,
+                self.offset,
+            )
+            self.total = length if length is not None else self.total
+            return self.offset
+        self.etag = etag
+        self.total = length
+        return 0
+
+    def _classify(self, status: int, s3: proto.S3Error) -> str:
+        if status == 416:
+            # Nothing left from our offset: done if we have it all, else it shrank.
+            if self.total is not None and self.offset == self.total:
+                return "done"
+            return "restart"
+        if status == 412:
+            return "restart"
+        if proto.is_expired_error(status, s3) or s3.code in _EXPIRED_CODES:
+            return "refresh"
+        if status == 403:
+            left = self.media_url.seconds_left(self.engine.clock.now())
+            if left is not None and left <= 0:
+                return "refresh"
+            return "forbidden"
+        if status == 404:
+            return "not-found"
+        if self.engine.retry.is_retryable_status(status):
+            return "retry"
+        return "fatal"
+
+
+class MediaStream:
+    """An open media stream from :meth:`RecordingsClient.stream_recording`.
+
+    ``size_bytes`` and ``etag`` are known once the ``async with`` block is
+    entered (``None`` if the storage did not say). Iterate it for ``bytes``:
+    exactly the object, in order, across drops and URL refreshes. The
+    connection is released when the block exits.
+    """
+
+    def __init__(self, engine: MediaEngine, ref: RecordingRef, chunk_size: int) -> None:
+        self._engine = engine
+        self._ref = ref
+        self._chunk_size = chunk_size
+        self._transfer: _Transfer | None = None
+        self._events: AsyncIterator[bytes | _Restart] | None = None
+        self._first: bytes | None = None
+        self._exhausted = False
+        self.recording_id = ref.id if isinstance(ref, Recording) else str(ref)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """The object's size in bytes, when the storage announced it."""
+        return self._transfer.total if self._transfer else None
+
+    @property
+    def etag(self) -> str | None:
+        """The object's ETag, when the storage sent one."""
+        return self._transfer.etag if self._transfer else None
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes handed out so far."""
+        return self._transfer.offset if self._transfer else 0
+
+    async def __aenter__(self) -> MediaStream:
+        recording_id, media_url = await self._engine.resolve(self._ref)
+        self._transfer = _Transfer(
+            self._engine,
+            recording_id,
+            media_url,
+            chunk_size=self._chunk_size,
+            allow_restart=False,
+        )
+        self._events = self._transfer.events()
+        try:
+            first = await anext(self._events)
+        except StopAsyncIteration:
+            self._exhausted = True
+        except BaseException:
+            await self._close()
+            raise
+        else:
+            assert isinstance(first, bytes)
+            self._first = first
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        events, self._events = self._events, None
+        if events is not None:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        if self._exhausted or self._events is None:
+            return
+        async for event in self._events:
+            assert isinstance(event, bytes)
+            yield event
+        self._exhausted = True
+
+    async def read(self) -> bytes:
+        """Read the whole remaining body into memory (only for small recordings)."""
+        return b"".join([chunk async for chunk in self])
+
+
+class MediaEngine:
+    """Downloads for one client: URL resolution with single-flight refreshes, streams, files."""
+
+    def __init__(self, client: RecordingsClient) -> None:
+        self.client = client
+        self.counters = _Counters()
+        self.url_safety_margin_s = DEFAULT_URL_SAFETY_MARGIN_S
+        self._inflight: dict[str, asyncio.Future[MediaURL]] = {}
+        self._latest: OrderedDict[str, MediaURL] = OrderedDict()
+        self._executor: ThreadPoolExecutor | None = None
+
+        self.transport: Transport = client._transport
+        self.clock: Clock = client.clock
+        self.retry: RetryPolicy = client.retry
+        self.user_agent: str = client._transport.user_agent
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The file I/O threads, created on first use."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=8, thread_name_prefix="bird-recordings-io"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the I/O threads (pending work finishes)."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=True)
+
+    # -- URLs --------------------------------------------------------------------
+
+    def _fresh(self, media_url: MediaURL) -> bool:
+        left = media_url.seconds_left(self.clock.now())
+        return left is None or left >= self.url_safety_margin_s
+
+    async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
+        """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
+        recording_id = self._recording_id(ref)
+        if isinstance(ref, Recording) and ref.url:
+            cached = proto.media_url_from_string(ref.url, ref.id)
+            if cached.expires_at is not None and self._fresh(cached):
+                return ref.id, cached
+        return recording_id, await self.refresh_url(recording_id, stale=None)
+
+    async def refresh_url(self, recording_id: str, *, stale: MediaURL | None) -> MediaURL:
+        """A fresh URL from ``.mp3``; concurrent callers share one request."""
+        latest = self._latest.get(recording_id)
+        if (
+            latest is not None
+            and (stale is None or latest.url != stale.url)
+            and latest.expires_at is not None
+            and self._fresh(latest)
+        ):
+            return latest
+        future = self._inflight.get(recording_id)
+        if future is None:
+            future = asyncio.ensure_future(self._fetch_media_url(recording_id))
+            self._inflight[recording_id] = future
+
+            def done(fut: asyncio.Future[MediaURL]) -> None:
+                self._inflight.pop(recording_id, None)
+                if not fut.cancelled() and fut.exception() is None:
+                    self._latest[recording_id] = fut.result()
+                    self._latest.move_to_end(recording_id)
+                    while len(self._latest) > _URL_CACHE_SIZE:
+                        self._latest.popitem(last=False)
+
+            future.add_done_callback(done)
+        return await asyncio.shield(future)
+
+    async def _fetch_media_url(self, recording_id: str) -> MediaURL:
+        api = self.client._requester()
+        path = proto.recording_path(self.client.workspace_id, recording_id, ".mp3")
+        try:
+            response = await api.send(
+                "GET",
+                path,
+                ok=tuple(_REDIRECT_STATUSES),
+                recording_id=recording_id,
+                allow_redirects=False,
+            )
+        except NotFoundError as exc:
+            raise await self.not_found_error(recording_id, exc) from exc
+        location = proto.validate_media_location(
+            response.headers.get("Location"), api_url=api.url(path), recording_id=recording_id
+        )
+        return proto.media_url_from_string(location, recording_id)
+
+    async def not_found_error(
+        self, recording_id: str, error: BirdRecordingsError
+    ) -> BirdRecordingsError:
+        """Explain a 404 for media: a recording without media, or no recording at all."""
+        try:
+            recording = await self.client.get_recording(recording_id)
+        except BirdRecordingsError:
+            return error
+        if recording.status != RecordingStatus.AVAILABLE:
+            return RecordingNotAvailableError(recording_id, str(recording.status))
+        return error
+
+    async def get_media_url(self, ref: RecordingRef) -> MediaURL:
+        """Public: a presigned URL for the media."""
+        return (await self.resolve(ref))[1]
+
+    # -- files ---------------------------------------------------------------------
+
+    @staticmethod
+    def _recording_id(ref: RecordingRef) -> str:
+        if isinstance(ref, Recording):
+            if ref.status != RecordingStatus.AVAILABLE:
+                raise RecordingNotAvailableError(ref.id, str(ref.status))
+            return ref.id
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidArgumentError(
+                f"expected a Recording or a recording id string, got {ref!r}"
+            )
+        return ref
+
+    def _target(self, ref: RecordingRef, recording_id: str, path: str | Path | None) -> Path:
+        name = (
+            ref.default_filename if isinstance(ref, Recording) else f"{Path(recording_id).name}.mp3"
+        )
+        if path is None:
+            return Path(name).absolute()
+        target = Path(path)
+        if target.is_dir() or str(path).endswith(("/", "\\")):
+            target = target / name
+        return target.absolute()
+
+    async def download(
+        self,
+        ref: RecordingRef,
+        path: str | Path | None,
+        *,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+        verify_md5: bool = True,
+        fsync: bool = False,
+        chunk_size: int | None = None,
+        _overall: _Overall | None = None,
+    ) -> DownloadResult:
+        started = self.clock.monotonic()
+        recording_id = self._recording_id(ref)
+        target = self._target(ref, recording_id, path)
+        sink = FileSink(
+            target,
+            executor=self.executor(),
+            overwrite=overwrite,
+            hash_md5=verify_md5,
+            fsync=fsync,
+        )
+        # Checks the target (DestinationExistsError) before any request is sent.
+        await sink.open()
+        committed = False
+        try:
+            recording_id, media_url = await self.resolve(ref)
+            transfer = _Transfer(
+                self,
+                recording_id,
+                media_url,
+                chunk_size=chunk_size or self.client.chunk_size,
+                allow_restart=True,
+            )
+            overall = _overall or _Overall(recordings_total=1)
+            report = overall.reporter(recording_id, transfer, progress)
+            async for event in transfer.events():
+                if isinstance(event, _Restart):
+                    await sink.restart()
+                    continue
+                await sink.write(event)
+                report(False)
+            await sink.flush()
+            self._verify(transfer, sink)
+            await sink.commit()
+            committed = True
+        finally:
+            if not committed:
+                await sink.discard()
+        report(True)
+        return DownloadResult(
+            recording_id=recording_id,
+            path=target,
+            size_bytes=transfer.offset,
+            etag=transfer.etag,
+            md5=sink.md5_hexdigest(),
+            elapsed_s=self.clock.monotonic() - started,
+            resumes=transfer.counters.resumes,
+            url_refreshes=transfer.counters.url_refreshes,
+            restarts=transfer.counters.restarts,
+        )
+
+    def _verify(self, transfer: _Transfer, sink: FileSink) -> None:
+        rid = transfer.recording_id
+        if transfer.total is not None and transfer.offset != transfer.total:
+            raise IntegrityError(
+                f"recording {rid}: got {transfer.offset} bytes, expected {transfer.total}",
+                recording_id=rid,
+            )
+        if sink.bytes_written != transfer.offset:
+            raise IntegrityError(
+                f"recording {rid}: wrote {sink.bytes_written} bytes of {transfer.offset}",
+                recording_id=rid,
+            )
+        expected = proto.is_md5_etag(transfer.etag)
+        actual = sink.md5_hexdigest()
+        if expected and actual and expected != actual:
+            raise IntegrityError(
+                f"recording {rid}: MD5 of the received bytes is {actual}, "
+                f"the storage ETag says {expected}",
+                recording_id=rid,
+            )
+
+    async def _matches_existing(self, recording_id: str, media_url: MediaURL, target: Path) -> bool:
+        """Probe the stored object (1 byte) and compare size and MD5 with the local file."""
+        loop = asyncio.get_running_loop()
+        try:
+            local_size = (await loop.run_in_executor(self.executor(), target.stat)).st_size
+        except OSError:
+            return False
+        probe = _Transfer(self, recording_id, media_url, chunk_size=1, allow_restart=True)
+        probe.probe_only = True
+        async for _ in probe.events():
+            pass
+        if probe.total is None or probe.total != local_size:
+            return False
+        expected = proto.is_md5_etag(probe.etag)
+        if expected is None:
+            return True
+        return await loop.run_in_executor(self.executor(), file_md5, target) == expected
+
+    async def download_many(
+        self,
+        source: Iterable[RecordingRef] | AsyncIterable[RecordingRef],
+        directory: str | Path,
+        *,
+        concurrency: int,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+        verify_md5: bool = True,
+        fsync: bool = False,
+    ) -> AsyncIterator[DownloadOutcome]:
+        check_concurrency(concurrency)
+        folder = Path(directory)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                self.executor(), lambda: folder.mkdir(parents=True, exist_ok=True)
+            )
+        except OSError as exc:
+            raise InvalidArgumentError(
+                f"cannot use {folder} as the download folder: {exc}"
+            ) from exc
+        total = len(source) if hasattr(source, "__len__") else None  # type: ignore[arg-type]
+        overall = _Overall(recordings_total=total)
+
+        async def one(ref: RecordingRef) -> DownloadOutcome:
+            recording_id = ref.id if isinstance(ref, Recording) else str(ref)
+            try:
+                target = self._target(ref, recording_id, folder)
+                if not overwrite and await loop.run_in_executor(self.executor(), target.exists):
+                    rid, media_url = await self.resolve(ref)
+                    if await self._matches_existing(rid, media_url, target):
+                        size = (await loop.run_in_executor(self.executor(), target.stat)).st_size
+                        overall.finish(recording_id, size, progress)
+                        return DownloadOutcome(
+                            recording_id=recording_id, path=target, size_bytes=size, skipped=True
+                        )
+                    raise DestinationExistsError(
+                        f"{target} exists and differs from the stored recording; "
+                        "pass overwrite=True to replace it"
+                    )
+                result = await self.download(
+                    ref,
+                    target,
+                    overwrite=overwrite,
+                    progress=progress,
+                    verify_md5=verify_md5,
+                    fsync=fsync,
+                    _overall=overall,
+                )
+            except BirdRecordingsError as exc:
+                overall.fail(recording_id, progress)
+                return DownloadOutcome(recording_id=recording_id, path=None, error=exc)
+            return DownloadOutcome(
+                recording_id=recording_id,
+                path=result.path,
+                size_bytes=result.size_bytes,
+                result=result,
+            )
+
+        async for outcome in bounded_map(source, one, concurrency=concurrency):
+            yield outcome
+
+
+class _Overall:
+    """Aggregates progress across a bulk download."""
+
+    def __init__(self, recordings_total: int | None) -> None:
+        self.recordings_total = recordings_total
+        self.recordings_done = 0
+        self.bytes_done = 0
+
+    def reporter(
+        self, recording_id: str, transfer: _Transfer, progress: ProgressCallback | None
+    ) -> Callable[[bool], None]:
+        reported = 0
+
+        def report(finished: bool) -> None:
+            nonlocal reported
+            delta = transfer.offset - reported
+            reported = transfer.offset
+            self.bytes_done += delta
+            if finished:
+                self.recordings_done += 1
+            if progress is not None:
+                progress(
+                    DownloadProgress(
+                        recording_id=recording_id,
+                        bytes_done=transfer.offset,
+                        bytes_total=transfer.total,
+                        overall_bytes_done=self.bytes_done,
+                        recordings_done=self.recordings_done,
+                        recordings_total=self.recordings_total,
+                        finished=finished,
+                    )
+                )
+
+        return report
+
+    def finish(self, recording_id: str, size: int, progress: ProgressCallback | None) -> None:
+        self.recordings_done += 1
+        self.bytes_done += size
+        if progress is not None:
+            progress(
+                DownloadProgress(
+                    recording_id=recording_id,
+                    bytes_done=size,
+                    bytes_total=size,
+                    overall_bytes_done=self.bytes_done,
+                    recordings_done=self.recordings_done,
+                    recordings_total=self.recordings_total,
+                    finished=True,
+                )
+            )
+
+    def fail(self, recording_id: str, progress: ProgressCallback | None) -> None:
+        self.recordings_done += 1
+        if progress is not None:
+            progress(
+                DownloadProgress(
+                    recording_id=recording_id,
+                    bytes_done=0,
+                    bytes_total=None,
+                    overall_bytes_done=self.bytes_done,
+                    recordings_done=self.recordings_done,
+                    recordings_total=self.recordings_total,
+                    finished=True,
+                )
+            )
