@@ -11,6 +11,8 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
 
 from ._clock import Clock
@@ -53,6 +55,9 @@ class APIRequester:
         self.post_limiter = post_limiter
         self._semaphore = asyncio.Semaphore(max_concurrent_requests)
         self.retries_performed = 0
+        # Bird's clock minus ours, from the Date header of the latest response:
+        # presigned URL expiry is judged on the server's clock, not a skewed local one.
+        self.server_clock_offset_s = 0.0
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path."""
@@ -113,6 +118,7 @@ class APIRequester:
                 )
             else:
                 elapsed_ms = (self.clock.monotonic() - started) * 1000
+                self._observe_date(response.headers.get("Date"))
                 logger.debug(
                     "%s %s -> %d (%.1f ms)", method, redact_url(url), response.status, elapsed_ms
                 )
@@ -147,6 +153,21 @@ class APIRequester:
             retries += 1
             self.retries_performed += 1
             await self.clock.sleep(delay or 0.0)
+
+    def _observe_date(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            server_now = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if server_now.tzinfo is None:
+            return
+        self.server_clock_offset_s = (server_now - self.clock.now()).total_seconds()
+
+    def server_now(self) -> datetime:
+        """Our best estimate of Bird's current time (local clock + observed offset)."""
+        return self.clock.now() + timedelta(seconds=self.server_clock_offset_s)
 
     async def get_model(
         self,

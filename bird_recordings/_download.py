@@ -20,6 +20,7 @@ import random
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
@@ -191,8 +192,7 @@ class _Transfer:
         return headers
 
     def _expiring(self) -> bool:
-        left = self.media_url.seconds_left(self.engine.clock.now())
-        return left is not None and left < self.engine.url_safety_margin_s
+        return not self.engine.is_fresh(self.media_url)
 
     async def _refresh(self, reason: str, consecutive: int) -> int:
         if consecutive >= MAX_CONSECUTIVE_REFRESHES:
@@ -253,9 +253,11 @@ class _Transfer:
         refreshes = 0
         restarts = 0
         skip = 0
+        fresh = False  # a URL just issued by Bird is used at least once
         while True:
-            if self._expiring():
+            if not fresh and self._expiring():
                 refreshes = await self._refresh("expires before the next request", refreshes)
+            fresh = False
             url = self.media_url.url
             logger.debug(
                 "recording %s: GET %s from byte %d", self.recording_id, redact_url(url), self.offset
@@ -313,6 +315,7 @@ class _Transfer:
                     refreshes = await self._refresh(
                         f"storage answered {status} {s3.code or ''}".strip(), refreshes
                     )
+                    fresh = True
                 elif action == "restart":
                     self.etag = None
                     self.total = None
@@ -414,7 +417,7 @@ class _Transfer:
         if proto.is_expired_error(status, s3) or s3.code in _EXPIRED_CODES:
             return "refresh"
         if status == 403:
-            left = self.media_url.seconds_left(self.engine.clock.now())
+            left = self.media_url.seconds_left(self.engine.server_now())
             if left is not None and left <= 0:
                 return "refresh"
             return "forbidden"
@@ -545,16 +548,31 @@ class MediaEngine:
 
     # -- URLs --------------------------------------------------------------------
 
-    def _fresh(self, media_url: MediaURL) -> bool:
-        left = media_url.seconds_left(self.clock.now())
-        return left is None or left >= self.url_safety_margin_s
+    def server_now(self) -> datetime:
+        """Bird's time as best we know it (presigned URLs expire on the server's clock)."""
+        return self.client._api.server_now()
+
+    def is_fresh(self, media_url: MediaURL) -> bool:
+        """True if the URL will outlive the safety margin (or does not say when it expires).
+
+        The margin is 30 s, or half the URL's lifetime for short-lived URLs, so a
+        URL that is valid for only a few seconds is still used while it is new.
+        """
+        left = media_url.seconds_left(self.server_now())
+        if left is None:
+            return True
+        lifetime = proto.presigned_lifetime_s(media_url.url)
+        margin = self.url_safety_margin_s
+        if lifetime is not None:
+            margin = min(margin, lifetime / 2)
+        return left >= margin
 
     async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
         """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
         recording_id = self._recording_id(ref)
         if isinstance(ref, Recording) and ref.url:
             cached = proto.media_url_from_string(ref.url, ref.id)
-            if cached.expires_at is not None and self._fresh(cached):
+            if cached.expires_at is not None and self.is_fresh(cached):
                 return ref.id, cached
         return recording_id, await self.refresh_url(recording_id, stale=None)
 
@@ -565,7 +583,7 @@ class MediaEngine:
             latest is not None
             and (stale is None or latest.url != stale.url)
             and latest.expires_at is not None
-            and self._fresh(latest)
+            and self.is_fresh(latest)
         ):
             return latest
         future = self._inflight.get(recording_id)

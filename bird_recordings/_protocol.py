@@ -277,6 +277,17 @@ def presigned_expiry(url: str) -> datetime | None:
     return None
 
 
+def presigned_lifetime_s(url: str) -> float | None:
+    """``X-Amz-Expires`` of a presigned URL in seconds, or ``None``."""
+    try:
+        for key, value in parse_qsl(urlsplit(url).query):
+            if key.lower() == "x-amz-expires" and value.isdigit():
+                return float(value)
+    except ValueError:
+        return None
+    return None
+
+
 def media_url_from_string(url: str, recording_id: str | None = None) -> MediaURL:
     """Wrap a presigned URL with its computed expiry."""
     return MediaURL(url=url, expires_at=presigned_expiry(url), recording_id=recording_id)
