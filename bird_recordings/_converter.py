@@ -104,11 +104,12 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     """Build a converter for Bird's JSON; ``strict`` rejects unknown keys and enum values."""
     conv = cattrs.Converter(forbid_extra_keys=strict)
 
-    # Exact-type predicates: a singledispatch hook on ``str`` would also catch
-    # the OpenEnum subclasses.
-    conv.register_structure_hook_func(lambda t: t is str, _check_str)
-    conv.register_structure_hook_func(lambda t: t is bool, _check_bool)
-    conv.register_structure_hook_func(lambda t: t is int, _check_int)
+    # Singledispatch hooks: cattrs registers str/bool/int there itself, and that
+    # wins over predicate hooks (which were silently ignored: "false" became
+    # True). OpenEnum is registered below, more specific than str in the MRO.
+    conv.register_structure_hook(str, _check_str)
+    conv.register_structure_hook(bool, _check_bool)
+    conv.register_structure_hook(int, _check_int)
 
     def structure_datetime(value: object, _: type) -> datetime:
         return parse_datetime(value, strict=strict)
@@ -131,9 +132,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
             raise ValueError(f"unknown {cls.__name__} value {value!r}")
         return member
 
-    conv.register_structure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, OpenEnum), structure_enum
-    )
+    conv.register_structure_hook(OpenEnum, structure_enum)
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, OpenEnum), str
     )
@@ -142,7 +141,17 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
         return {a.name: override(rename=to_camel(a.name)) for a in attrs.fields(cls)}
 
     def structure_factory(cls: type) -> Any:
-        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **renames(cls))
+        fn: Any = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=strict, **renames(cls)
+        )
+
+        # cattrs only tests ``key in value``: "alice" would become an empty Party.
+        def structure_object(value: object, target: type) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+            return fn(value, target)
+
+        return structure_object
 
     def unstructure_factory(cls: type) -> Any:
         # Bird omits optional fields it does not know; so do we.
