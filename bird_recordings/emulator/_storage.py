@@ -70,14 +70,14 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
                 return False
             return (max(0, size - suffix), size - 1)
         start = int(first)
-        end = int(last) if last else size - 1
+        end = int(last) if last else None
     except ValueError:
         return None
-    if start < 0 or end < start:
+    if start < 0 or (end is not None and end < start):
         return None
     if start >= size:
         return False
-    return (start, min(end, size - 1))
+    return (start, size - 1 if end is None else min(end, size - 1))
 
 
 def _etag_list_matches(header: str, etag: str) -> bool:
