@@ -53,7 +53,8 @@ class AsyncPager(Generic[Item, Page]):
     async def pages(self) -> AsyncIterator[Page]:
         """Yield each page in order until the last one."""
         token = self._page_token
-        seen: set[str] = set()
+        # The starting cursor counts as seen: a cycle back to it would repeat its page.
+        seen: set[str] = {token} if token else set()
         count = 0
         while True:
             page = await self._fetch(token)
