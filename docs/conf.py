@@ -14,6 +14,8 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
+    # The docstrings are Google style (Args:, Raises:, Example::).
+    "sphinx.ext.napoleon",
 ]
 # No intersphinx: the docs build must not reach the network.
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
