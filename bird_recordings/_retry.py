@@ -7,7 +7,7 @@ The loops that use it live in :mod:`._transport` (API calls) and
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Final
@@ -26,6 +26,12 @@ __all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
 
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"})
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def _status_set(statuses: Iterable[int]) -> frozenset[int]:
+    # A typed converter: ``converter=frozenset`` left an unbound TypeVar in
+    # ``__init__``, so ``RetryPolicy(retry_statuses={503})`` failed mypy.
+    return frozenset(statuses)
 
 
 @frozen(kw_only=True)
@@ -57,7 +63,7 @@ class RetryPolicy:
     )
     jitter: float = field(default=1.0, validator=[validators.ge(0), validators.le(1)])
     retry_after_max_s: float = field(default=DEFAULT_RETRY_AFTER_MAX_S, validator=validators.ge(0))
-    retry_statuses: frozenset[int] = field(default=_RETRY_STATUSES, converter=frozenset)
+    retry_statuses: frozenset[int] = field(default=_RETRY_STATUSES, converter=_status_set)
 
     @classmethod
     def disabled(cls) -> RetryPolicy:
