@@ -22,15 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from bird_recordings.emulator import BirdEmulator
 
-__all__ = ["bird_emulator", "bird_emulator_options"]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``bird_emulator`` marker (the project runs with ``--strict-markers``)."""
-    config.addinivalue_line(
-        "markers",
-        "bird_emulator(**options): keyword arguments for the bird_emulator fixture's BirdEmulator",
-    )
+__all__ = ["bird_emulator_options", "pytest_configure"]
 
 
 @pytest.fixture
@@ -45,25 +37,46 @@ def bird_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return options
 
 
-async def _running_emulator(
-    bird_emulator_options: dict[str, Any],
-) -> AsyncIterator[BirdEmulator]:
-    """A running :class:`BirdEmulator`, closed after the test."""
-    from bird_recordings.emulator import BirdEmulator
-
-    async with BirdEmulator(**bird_emulator_options) as emu:
-        yield emu
+def _asyncio_plugin_active(config: pytest.Config) -> bool:
+    return any(
+        getattr(plugin, "__name__", "") == "pytest_asyncio.plugin"
+        for plugin in config.pluginmanager.get_plugins()
+    )
 
 
-def _needs_pytest_asyncio(bird_emulator_options: dict[str, Any]) -> None:
-    """A running :class:`BirdEmulator` (needs pytest-asyncio, which is missing)."""
-    pytest.skip("the bird_emulator fixture needs pytest-asyncio (pip install pytest-asyncio)")
-
-
-bird_emulator: Any
-try:
+def _async_fixtures() -> object:
+    """The real fixture on a plugin object, built only when pytest-asyncio is active."""
     import pytest_asyncio
-except ImportError:  # pragma: no cover - exercised in a subprocess test
-    bird_emulator = pytest.fixture(_needs_pytest_asyncio, name="bird_emulator")
-else:
-    bird_emulator = pytest_asyncio.fixture(_running_emulator, name="bird_emulator")
+
+    class _AsyncFixtures:
+        @pytest_asyncio.fixture(name="bird_emulator")
+        async def bird_emulator(
+            self, bird_emulator_options: dict[str, Any]
+        ) -> AsyncIterator[BirdEmulator]:
+            """A running :class:`BirdEmulator`, closed after the test."""
+            from bird_recordings.emulator import BirdEmulator
+
+            async with BirdEmulator(**bird_emulator_options) as emu:
+                yield emu
+
+    return _AsyncFixtures()
+
+
+class _SkippingFixtures:
+    """Stands in when pytest-asyncio is missing or disabled."""
+
+    @pytest.fixture(name="bird_emulator")
+    def bird_emulator(self, bird_emulator_options: dict[str, Any]) -> None:
+        """Skips: the emulator fixture is async and needs pytest-asyncio."""
+        pytest.skip("the bird_emulator fixture needs pytest-asyncio (pip install pytest-asyncio)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``bird_emulator`` marker and the fixture that fits the installed plugins."""
+    config.addinivalue_line(
+        "markers",
+        "bird_emulator(**options): keyword arguments for the bird_emulator fixture's BirdEmulator",
+    )
+    fixtures = _async_fixtures() if _asyncio_plugin_active(config) else _SkippingFixtures()
+    config.pluginmanager.register(fixtures, "bird_recordings.emulator.fixture")
