@@ -1,0 +1,172 @@
+"""The bulk download every command shares: plan, bounded worker pool, Ctrl-C, summary.
+
+Files are written by :meth:`bird_recordings.RecordingsClient.download_recording`
+(temporary file, verify length and MD5, rename), so a cancelled download never
+leaves a partial file under its final name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+import attrs
+
+import bird_recordings as br
+
+from .naming import NameTemplate, TemplateError
+from .ui import ItemOutcome, ProgressView, Tally, short_reason
+
+__all__ = ["Job", "plan_jobs", "run_interruptible", "run_jobs"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Job:
+    """One recording to download to ``target`` (``relative`` to the output folder)."""
+
+    recording: br.Recording
+    relative: PurePosixPath
+    target: Path
+
+
+def plan_jobs(
+    recordings: Iterable[br.Recording], names: NameTemplate
+) -> tuple[list[Job], list[ItemOutcome]]:
+    """Split recordings into jobs and immediate outcomes (not available, bad or clashing name).
+
+    Blocking (it resolves paths): run it in a thread for large listings.
+    """
+    jobs: list[Job] = []
+    outcomes: list[ItemOutcome] = []
+    claimed: dict[PurePosixPath, str] = {}
+    for rec in recordings:
+        if not rec.is_available:
+            outcomes.append(
+                ItemOutcome(
+                    recording_id=rec.id,
+                    status="not-available",
+                    reason=f"status is {rec.status}",
+                )
+            )
+            continue
+        try:
+            relative, target = names.target(rec)
+        except TemplateError as exc:
+            outcomes.append(ItemOutcome(recording_id=rec.id, status="failed", reason=str(exc)))
+            continue
+        other = claimed.get(relative)
+        if other is not None:
+            outcomes.append(
+                ItemOutcome(
+                    recording_id=rec.id,
+                    status="failed",
+                    reason=f"--name gives {relative} to recording {other} too; add {{id}}",
+                )
+            )
+            continue
+        claimed[relative] = rec.id
+        jobs.append(Job(rec, relative, target))
+    return jobs, outcomes
+
+
+async def run_jobs(
+    client: br.RecordingsClient,
+    jobs: Sequence[Job],
+    *,
+    concurrency: int,
+    overwrite: bool,
+    view: ProgressView,
+    on_outcome: Callable[[Job, ItemOutcome, br.DownloadResult | None], ItemOutcome],
+) -> None:
+    """Download ``jobs`` with at most ``concurrency`` at once.
+
+    ``on_outcome`` sees each result first (the sync manifest records it there)
+    and may return an amended outcome, which is then shown by ``view``.
+    Cancelling this coroutine cancels the downloads in flight; the library
+    removes their temporary files.
+    """
+    pending = iter(jobs)
+
+    async def one(job: Job) -> tuple[ItemOutcome, br.DownloadResult | None]:
+        rid = job.recording.id
+        shown = job.relative.as_posix()
+        try:
+            result = await client.download_recording(
+                job.recording, job.target, overwrite=overwrite, progress=view.update
+            )
+        except br.DestinationExistsError:
+            outcome = ItemOutcome(
+                recording_id=rid,
+                status="exists",
+                path=shown,
+                reason=f"{shown} already exists (--overwrite replaces it)",
+            )
+            return outcome, None
+        except br.RecordingNotAvailableError as exc:
+            return ItemOutcome(recording_id=rid, status="not-available", reason=str(exc)), None
+        except br.BirdRecordingsError as exc:
+            return ItemOutcome(recording_id=rid, status="failed", reason=short_reason(exc)), None
+        outcome = ItemOutcome(
+            recording_id=rid, status="downloaded", path=shown, size_bytes=result.size_bytes
+        )
+        return outcome, result
+
+    async def worker() -> None:
+        # No await between next() calls, so workers never take the same job.
+        for job in pending:
+            outcome, result = await one(job)
+            view.finished(on_outcome(job, outcome, result))
+
+    workers = min(concurrency, len(jobs))
+    if workers == 0:
+        return
+    async with asyncio.TaskGroup() as group:
+        for _ in range(workers):
+            group.create_task(worker())
+
+
+async def run_interruptible(work: Coroutine[Any, Any, T]) -> tuple[T | None, bool]:
+    """Run ``work``; Ctrl-C (SIGINT) cancels it instead of killing the process.
+
+    Returns ``(result, interrupted)``; ``result`` is ``None`` when interrupted.
+    Other exceptions of ``work`` propagate.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
+        installed = False
+    try:
+        await asyncio.wait({task})
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+    if task.cancelled():
+        if interrupted:
+            return None, True
+        raise asyncio.CancelledError
+    return task.result(), False
+
+
+def count_all(tally: Tally, view: ProgressView, outcomes: Iterable[ItemOutcome]) -> None:
+    """Count and show outcomes decided without a download."""
+    for outcome in outcomes:
+        tally.add(outcome)
+        view.finished(outcome)
