@@ -16,6 +16,7 @@ from ._api import APIRequester
 from ._bulk import RecordingOutcome, bounded_map, check_concurrency
 from ._clock import Clock, SystemClock
 from ._constants import (
+    AUTH_SCHEMES,
     DEFAULT_API_TIMEOUT_S,
     DEFAULT_AUTH_SCHEME,
     DEFAULT_BASE_URL,
@@ -168,6 +169,10 @@ class RecordingsClient:
                 raise ConfigurationError(f"{name} must be a positive integer, got {count!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy")
+        if auth_scheme not in AUTH_SCHEMES:
+            raise ConfigurationError(
+                f"auth_scheme must be one of {AUTH_SCHEMES}, not {auth_scheme!r}"
+            )
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self.chunk_size = chunk_size
@@ -351,7 +356,7 @@ class RecordingsClient:
             params=params,
         )
 
-    async def get_recordings(
+    def get_recordings(
         self,
         recording_ids: Iterable[str] | AsyncIterable[str],
         *,
@@ -359,7 +364,9 @@ class RecordingsClient:
     ) -> AsyncIterator[RecordingOutcome]:
         """Fetch many recordings concurrently; yield one outcome per id as each completes.
 
-        One bad id never fails the batch: its outcome carries the error
+        Use ``async with contextlib.aclosing(...)`` around the loop to stop the
+        workers at once when you leave it early; otherwise they stop when the
+        iterator is garbage collected. One bad id never fails the batch: its outcome carries the error
         (``outcome.error``), the others their ``outcome.recording``. The
         client-wide rate limit and concurrency cap still apply.
 
@@ -379,8 +386,7 @@ class RecordingsClient:
                 return RecordingOutcome(recording_id=str(recording_id), error=exc)
             return RecordingOutcome(recording_id=recording_id, recording=recording)
 
-        async for outcome in bounded_map(recording_ids, fetch_one, concurrency=concurrency):
-            yield outcome
+        return bounded_map(recording_ids, fetch_one, concurrency=concurrency)
 
     # -- recordings of a live call ---------------------------------------------
 
@@ -493,7 +499,7 @@ class RecordingsClient:
             fsync=fsync,
         )
 
-    async def download_recordings(
+    def download_recordings(
         self,
         recordings: Iterable[RecordingRef] | AsyncIterable[RecordingRef],
         directory: str | Path,
@@ -512,8 +518,11 @@ class RecordingsClient:
         finishes. A failure never aborts the batch: its outcome has ``error``.
         An existing file that matches the stored size and MD5 is ``skipped``;
         one that differs fails with :class:`DestinationExistsError` unless
-        ``overwrite``. Leaving the loop early cancels the downloads in flight
-        and removes their temporary files.
+        ``overwrite``. Closing the iterator (leave the loop inside
+        ``async with contextlib.aclosing(client.download_recordings(...))``)
+        cancels the downloads in flight and removes their temporary files at
+        once; an iterator merely abandoned is cleaned up when it is garbage
+        collected.
 
         Example::
 
@@ -523,7 +532,7 @@ class RecordingsClient:
                 print(outcome.recording_id, outcome.status, outcome.error or "")
         """
         self._ensure_open()
-        async for outcome in self._media.download_many(
+        return self._media.download_many(
             recordings,
             directory,
             concurrency=concurrency,
@@ -531,5 +540,4 @@ class RecordingsClient:
             progress=progress,
             verify_md5=verify_md5,
             fsync=fsync,
-        ):
-            yield outcome
+        )
