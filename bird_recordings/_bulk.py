@@ -9,7 +9,14 @@ a worker frees up. Breaking out of the ``async for`` cancels the workers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import Final, TypeVar
 
 from attrs import frozen
@@ -50,7 +57,7 @@ async def bounded_map(
     fn: Callable[[T], Awaitable[R]],
     *,
     concurrency: int,
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """Run ``fn`` over ``source`` with at most ``concurrency`` in flight.
 
     Results are yielded in completion order. ``fn`` is expected to capture its

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -361,13 +361,14 @@ class RecordingsClient:
         recording_ids: Iterable[str] | AsyncIterable[str],
         *,
         concurrency: int = DEFAULT_BULK_METADATA_CONCURRENCY,
-    ) -> AsyncIterator[RecordingOutcome]:
+    ) -> AsyncGenerator[RecordingOutcome, None]:
         """Fetch many recordings concurrently; yield one outcome per id as each completes.
 
         Use ``async with contextlib.aclosing(...)`` around the loop to stop the
         workers at once when you leave it early; otherwise they stop when the
-        iterator is garbage collected. One bad id never fails the batch: its outcome carries the error
-        (``outcome.error``), the others their ``outcome.recording``. The
+        iterator is garbage collected. One bad id never fails the batch: its
+        outcome carries the error (``outcome.error``), the others their
+        ``outcome.recording``. The
         client-wide rate limit and concurrency cap still apply.
 
         Example::
@@ -509,7 +510,7 @@ class RecordingsClient:
         progress: ProgressCallback | None = None,
         verify_md5: bool = True,
         fsync: bool = False,
-    ) -> AsyncIterator[DownloadOutcome]:
+    ) -> AsyncGenerator[DownloadOutcome, None]:
         """Download many recordings into ``directory``; yield one outcome each as it completes.
 
         ``recordings`` is ids, :class:`Recording` objects, or a pager such as

@@ -15,10 +15,11 @@ Flow of one transfer (:class:`_Transfer`)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -772,7 +773,7 @@ class MediaEngine:
         progress: ProgressCallback | None,
         verify_md5: bool = True,
         fsync: bool = False,
-    ) -> AsyncIterator[DownloadOutcome]:
+    ) -> AsyncGenerator[DownloadOutcome, None]:
         check_concurrency(concurrency)
         folder = Path(directory)
         loop = asyncio.get_running_loop()
@@ -822,8 +823,11 @@ class MediaEngine:
                 result=result,
             )
 
-        async for outcome in bounded_map(source, one, concurrency=concurrency):
-            yield outcome
+        async with contextlib.aclosing(
+            bounded_map(source, one, concurrency=concurrency)
+        ) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
 
 
 class _Overall:

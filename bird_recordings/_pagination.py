@@ -7,7 +7,8 @@ last page).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from typing import Generic, TypeVar
 
 from ._errors import ResponseValidationError
@@ -50,7 +51,7 @@ class AsyncPager(Generic[Item, Page]):
     def __await__(self) -> Generator[object, None, Page]:
         return self._fetch(self._page_token).__await__()
 
-    async def pages(self) -> AsyncIterator[Page]:
+    async def pages(self) -> AsyncGenerator[Page, None]:
         """Yield each page in order until the last one."""
         token = self._page_token
         # The starting cursor counts as seen: a cycle back to it would repeat its page.
@@ -73,6 +74,7 @@ class AsyncPager(Generic[Item, Page]):
             seen.add(token)
 
     async def __aiter__(self) -> AsyncIterator[Item]:
-        async for page in self.pages():
-            for item in getattr(page, "results", ()):
-                yield item
+        async with contextlib.aclosing(self.pages()) as pages:
+            async for page in pages:
+                for item in getattr(page, "results", ()):
+                    yield item
