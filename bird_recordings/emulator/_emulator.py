@@ -128,7 +128,8 @@ class BirdEmulator:
         return self
 
     async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A short shutdown: stalled or slow handlers (faults) must not hold close() for 60 s.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.25)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.host, port, reuse_address=True)
