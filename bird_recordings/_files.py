@@ -98,7 +98,22 @@ class FileSink:
 
     async def open(self) -> None:
         """Create the temporary file (refusing an existing target unless overwriting)."""
-        self._fd = await self._run(self._open_sync)  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        opening = loop.run_in_executor(self._executor, self._open_sync)
+        try:
+            # Shielded: a cancelled await must not lose the fd the thread still creates.
+            self._fd = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The thread runs on regardless; remove its file once it is done.
+            opening.add_done_callback(self._discard_opened)
+            raise
+
+    def _discard_opened(self, opening: asyncio.Future[int]) -> None:
+        if opening.cancelled() or opening.exception() is not None:
+            return
+        os.close(opening.result())
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
 
     async def write(self, chunk: bytes) -> None:
         """Queue ``chunk``; a full batch is handed to the writer thread."""
