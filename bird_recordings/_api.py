@@ -21,7 +21,7 @@ from ._converter import structure
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
 from ._limits import RateLimiter
 from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
-from ._redact import redact_url
+from ._redact import REDACTED, redact_url
 from ._retry import RetryPolicy
 from ._transport import RawResponse, Transport
 
@@ -70,6 +70,12 @@ class APIRequester:
             "Accept": "application/json",
             "User-Agent": self.transport.user_agent,
         }
+
+    def _scrub(self, body: bytes) -> bytes:
+        # A proxy's error page may echo the request headers back: never let our
+        # key reach an exception message through it.
+        secret = self._authorization.partition(" ")[2].encode()
+        return body.replace(secret, REDACTED.encode()) if secret else body
 
     async def send(
         self,
@@ -127,7 +133,7 @@ class APIRequester:
                 error = api_error(
                     response.status,
                     response.headers,
-                    response.body[:MAX_ERROR_BODY_BYTES],
+                    self._scrub(response.body[:MAX_ERROR_BODY_BYTES]),
                     method=method,
                     url=url,
                     recording_id=recording_id,
