@@ -133,3 +133,26 @@ def test_recording_not_available_message() -> None:
     assert "r1" in str(err)
     assert "'ongoing'" in str(err)
     assert err.status == "ongoing"
+
+
+def test_storage_error_message() -> None:
+    err = br.StorageError(
+        status=404,
+        code="NoSuchKey",
+        message="The specified key does not exist.",
+        url="https://s3.test/o.mp3?X-Amz-Signature=sig999",
+        recording_id="r1",
+    )
+    assert str(err) == (
+        "storage answered HTTP 404 NoSuchKey: The specified key does not exist. "
+        "[recording r1] (https://s3.test/o.mp3?X-Amz-Signature=REDACTED)"
+    )
+    assert str(br.StorageError(status=503, code=None, message="")) == "storage answered HTTP 503"
+    assert issubclass(br.MediaURLExpiredError, br.StorageError)
+
+
+def test_integrity_errors() -> None:
+    err = br.MediaChangedError("ETag changed", recording_id="r1")
+    assert isinstance(err, br.IntegrityError)
+    assert err.recording_id == "r1"
+    assert str(err) == "ETag changed"

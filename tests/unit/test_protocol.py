@@ -494,3 +494,18 @@ def test_parse_content_range(value: str | None, parsed: ContentRange | None) -> 
 )
 def test_is_md5_etag(etag: str | None, md5: str | None) -> None:
     assert is_md5_etag(etag) == md5
+
+
+@pytest.mark.parametrize(
+    ("url", "lifetime"),
+    [
+        (SIGNED, 600.0),
+        ("https://b.test/o?x-amz-expires=60", 60.0),
+        ("https://b.test/o?X-Amz-Expires=ten", None),
+        ("https://b.test/o?X-Amz-Expires=-5", None),
+        ("https://b.test/o", None),
+        ("http://[::1", None),
+    ],
+)
+def test_presigned_lifetime(url: str, lifetime: float | None) -> None:
+    assert proto.presigned_lifetime_s(url) == lifetime

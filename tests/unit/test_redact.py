@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import bird_recordings as br
@@ -86,6 +86,7 @@ def test_redact_url_accepts_non_strings() -> None:
 
 @given(st.text(alphabet=st.characters(codec="ascii", categories=["L", "N"]), min_size=8))
 def test_signature_value_never_survives(secret: str) -> None:
+    assume(secret != REDACTED)
     out = redact_url(f"https://h.test/o.mp3?X-Amz-Date=20231024T173426Z&X-Amz-Signature={secret}")
     assert f"Signature={secret}" not in out
     assert dict(parse_qsl(urlsplit(out).query))["X-Amz-Signature"] == REDACTED
