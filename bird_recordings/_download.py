@@ -502,6 +502,10 @@ class MediaStream:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
+        if self._transfer is None:
+            raise RuntimeError(
+                "use the stream inside 'async with client.stream_recording(...) as media:'"
+            )
         if self._first is not None:
             first, self._first = self._first, None
             yield first

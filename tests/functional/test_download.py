@@ -491,3 +491,13 @@ async def test_breaking_out_of_bulk_cancels_and_cleans_up(
             break
     assert [o.recording_id for o in outcomes] == [quick]
     assert leftovers(tmp_path) == [f"{quick}.mp3"]
+
+
+async def test_stream_must_be_entered_before_iterating(
+    emu: BirdEmulator, emu_client: br.RecordingsClient
+) -> None:
+    media = emu_client.stream_recording(available(emu)[0].id)
+    with pytest.raises(RuntimeError, match="async with"):
+        async for _ in media:
+            pass
+    assert storage_requests(emu) == []
