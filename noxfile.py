@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-
 import nox
 
 nox.options.sessions = ["lint", "typing", "tests", "docs"]
@@ -57,8 +56,10 @@ def typing(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
     session.install("-e", ".[cli]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"
+        )
 
 
 @nox.session(python=PYTHON)

@@ -6,7 +6,7 @@ from importlib.metadata import version as _version
 
 project = "bird-recordings"
 author = "bird-recordings maintainers"
-copyright = "2026, bird-recordings maintainers"  # noqa: A001
+copyright = "2026, bird-recordings maintainers"
 release = _version("bird-recordings")
 version = release
 

@@ -8,8 +8,7 @@ import pytest
 
 import bird_recordings as br
 from bird_recordings.emulator import BirdEmulator
-
-from ..conftest import FakeClock
+from tests.conftest import FakeClock
 
 
 @pytest.fixture

@@ -318,9 +318,7 @@ async def test_cancellation_midway_leaves_nothing_behind(
         if event.bytes_done >= 1_000_000:
             started.set()
 
-    task = asyncio.create_task(
-        emu_client.download_recording(rec.id, tmp_path, progress=progress)
-    )
+    task = asyncio.create_task(emu_client.download_recording(rec.id, tmp_path, progress=progress))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -412,11 +410,9 @@ async def test_stream_errors_surface_at_enter(
 
 
 async def test_bulk_download_with_seeded_faults_is_byte_exact(tmp_path: Path) -> None:
-    from ..conftest import FakeClock
+    from tests.conftest import FakeClock
 
-    async with BirdEmulator(
-        recordings=0, seed=3, media_size_bytes=(8_192, 65_536)
-    ) as emu:
+    async with BirdEmulator(recordings=0, seed=3, media_size_bytes=(8_192, 65_536)) as emu:
         ids = [emu.add_recording(status="available").id for _ in range(300)]
         missing = "00000000-0000-4000-8000-0000000000aa"
         emu.faults.reset(after_bytes=4_096, probability=0.1, count=None)
@@ -432,9 +428,7 @@ async def test_bulk_download_with_seeded_faults_is_byte_exact(tmp_path: Path) ->
         ) as client:
             outcomes = [
                 o
-                async for o in client.download_recordings(
-                    [*ids, missing], tmp_path, concurrency=16
-                )
+                async for o in client.download_recordings([*ids, missing], tmp_path, concurrency=16)
             ]
     by_id = {o.recording_id: o for o in outcomes}
     assert len(outcomes) == 301
@@ -450,7 +444,8 @@ async def test_bulk_download_with_seeded_faults_is_byte_exact(tmp_path: Path) ->
 async def test_bulk_from_a_pager_skips_matching_files_and_reports_not_available(
     emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
 ) -> None:
-    first = [o async for o in emu_client.download_recordings(emu_client.list_recordings(), tmp_path)]
+    pager = emu_client.list_recordings()
+    first = [o async for o in emu_client.download_recordings(pager, tmp_path)]
     statuses = {o.status for o in first}
     assert "downloaded" in statuses
     failed = [o for o in first if o.error is not None]
