@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import random
 import string
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -19,7 +22,7 @@ from bird_recordings._models import Recording, RecordingStatus
 from ._api import ApiOrigin
 from ._faults import Faults, StatusFault
 from ._http import HttpDate, RequestRecord
-from ._media import duration_for_size
+from ._media import Media, duration_for_size
 from ._signing import Signer
 from ._state import SizeSpec, State, StoredRecording, check_size_spec
 from ._storage import KEY_PREFIX, StorageOrigin
@@ -50,6 +53,10 @@ class BirdEmulator:
     ``clock`` returns POSIX seconds (default :func:`time.time`);
     :meth:`advance_clock` moves the emulator's time forward on top of it.
     ``log_requests=False`` turns the request log off (for long benchmarks).
+    ``warm_etags`` computes the MD5 ETags of the seeded media in a background
+    thread after :meth:`start` (S3 knows an ETag before the first GET; hashing
+    on the first GET would slow a benchmark's first pass); :meth:`wait_etags`
+    waits for it.
     """
 
     def __init__(
@@ -66,6 +73,7 @@ class BirdEmulator:
         storage_port: int = 0,
         clock: Callable[[], float] | None = None,
         log_requests: bool = True,
+        warm_etags: bool = True,
     ) -> None:
         if recordings < 0:
             raise ValueError("recordings must be >= 0")
@@ -76,6 +84,9 @@ class BirdEmulator:
         self.url_expires_s = url_expires_s
         self.host = host
         self.log_requests = log_requests
+        self._warm_etags = warm_etags
+        self._warm_stop = threading.Event()
+        self._warm_future: asyncio.Future[None] | None = None
         self._api_port = api_port
         self._storage_port = storage_port
         self._clock = clock or time.time
@@ -125,7 +136,24 @@ class BirdEmulator:
         self._base_url = f"http://{host}:{api_port}"
         self._storage_host = f"{host}:{storage_port}"
         self._storage_url = f"http://{self._storage_host}"
+        if self._warm_etags:
+            media = [s.media for s in self._state.iter_desc() if s.recording.status == "available"]
+            loop = asyncio.get_running_loop()
+            self._warm_future = loop.run_in_executor(None, self._warm, media)
         return self
+
+    def _warm(self, media: list[Media]) -> None:
+        """Compute ETags off the loop (hashlib releases the GIL on large buffers)."""
+        for item in media:
+            if self._warm_stop.is_set():
+                return
+            if item.cached_digest("md5") is None:
+                item.digest("md5")
+
+    async def wait_etags(self) -> None:
+        """Wait until the seeded media's ETags are computed (no-op if not warming)."""
+        if self._warm_future is not None:
+            await asyncio.shield(self._warm_future)
 
     async def _serve(self, app: web.Application, port: int) -> int:
         # A short shutdown: stalled or slow handlers (faults) must not hold close() for 60 s.
@@ -141,6 +169,11 @@ class BirdEmulator:
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
+        if self._warm_future is not None:
+            self._warm_stop.set()
+            with contextlib.suppress(Exception):
+                await self._warm_future
+            self._warm_future = None
 
     async def __aenter__(self) -> Self:
         return await self.start()

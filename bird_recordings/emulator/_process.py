@@ -72,6 +72,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with emu:
+        # Steady state before anyone connects: ETags of the seeded media are known.
+        await emu.wait_etags()
         out.write(
             f"export BIRD_API_URL={emu.base_url}\n"
             f"export BIRD_ACCESS_KEY={emu.access_key}\n"

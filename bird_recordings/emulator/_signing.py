@@ -12,6 +12,7 @@ form from the *decoded* path and query, as S3 does, so a client that re-quotes
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import hmac
 import time
@@ -56,7 +57,9 @@ def parse_amz_date(text: str) -> float:
     return float(calendar.timegm(time.strptime(text, "%Y%m%dT%H%M%SZ")))
 
 
+@functools.lru_cache(maxsize=8192)
 def _uri_encode(text: str, *, keep_slash: bool = False) -> str:
+    # Cached: the token and credential repeat in every URL, and quote() is slow.
     return quote(text, safe=_UNRESERVED + ("/" if keep_slash else ""))
 
 

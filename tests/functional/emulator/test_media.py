@@ -120,3 +120,29 @@ def test_replace_media_gives_new_bytes_and_etag(emu: BirdEmulator) -> None:
     assert emu.media_bytes(rid) == b"not really mp3"
     md5 = hashlib.md5(b"not really mp3", usedforsecurity=False).hexdigest()
     assert emu.media_etag(rid) == f'"{md5}"'
+
+
+def test_ranges_across_the_table_seam_are_consistent() -> None:
+    # Past 65,537 frames the object jumps to another row of the shared table.
+    media = GeneratedMedia(b"seam", 26_000_000)
+    tag = len(media._tag)
+    seam = tag + 65_537 * FRAME_BYTES
+    window = media.read(seam - 5_000, 10_000)
+    assert b"".join(media.chunks(seam - 5_000, seam + 5_000, 333)) == window
+    for k in range(-10, 10):
+        frame = window[5_000 + k * FRAME_BYTES : 5_000 + k * FRAME_BYTES + 4]
+        assert frame == bytes((0xFF, 0xFB, 0x94, 0xC4))
+    # The frame after the seam is not the frame that followed at the start.
+    assert media.read(seam, FRAME_BYTES) != media.read(tag, FRAME_BYTES)
+    assert media.read(seam, FRAME_BYTES) != media.read(seam - FRAME_BYTES, FRAME_BYTES)
+
+
+async def test_etags_of_seeded_media_are_computed_in_the_background() -> None:
+    async with BirdEmulator(recordings=30, seed=8) as emu:
+        await emu.wait_etags()
+        for stored in emu._state.by_id.values():
+            if stored.recording.status == "available":
+                assert stored.media.cached_digest("md5") is not None
+    async with BirdEmulator(recordings=5, seed=8, warm_etags=False) as emu:
+        await emu.wait_etags()  # a no-op
+        assert all(s.media.cached_digest("md5") is None for s in emu._state.by_id.values())
