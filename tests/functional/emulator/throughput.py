@@ -24,6 +24,16 @@ import aiohttp
 MiB = 1024 * 1024
 
 
+def cpu_seconds(pid: str) -> float:
+    """User + system CPU time of a process (Linux ``/proc``), 0.0 elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
 async def emulator_process(*args: str) -> AsyncIterator[dict[str, str]]:
     """Start ``python -m bird_recordings.emulator`` on CPU 0; yield its settings."""
@@ -44,6 +54,7 @@ async def emulator_process(*args: str) -> AsyncIterator[dict[str, str]]:
         if line.startswith("export "):
             name, _, value = line[7:].strip().partition("=")
             env[name] = value
+    env["PID"] = str(proc.pid)
     try:
         yield env
     finally:
@@ -104,8 +115,13 @@ async def metadata(seconds: float) -> None:
 
             for name, job, conc in (("get", get_one, 32), ("list limit=99", list_page, 8)):
                 await run_for(0.5, conc, job)  # warm up
+                cpu = cpu_seconds(env["PID"])
                 calls, _, elapsed = await run_for(seconds, conc, job)
-                print(f"metadata {name:14s} c={conc:<3d} {calls / elapsed:8.0f} req/s")
+                cpu = cpu_seconds(env["PID"]) - cpu
+                print(
+                    f"metadata {name:14s} c={conc:<3d} {calls / elapsed:8.0f} req/s; server CPU "
+                    f"{cpu / calls * 1e6:6.0f} us/req (capacity {calls / cpu:6.0f} req/s)"
+                )
 
 
 async def media(seconds: float) -> None:
@@ -131,12 +147,17 @@ async def media(seconds: float) -> None:
         ) as env:
             rid = (await available_ids(session, env))[0]
             url = await presigned(env, rid)
-            for label in ("first GET (ETag computed)", "warm"):
+            for label in ("first GET", "second GET"):
+                cpu = cpu_seconds(env["PID"])
                 started = time.perf_counter()
                 n = await fetch(url)
                 elapsed = time.perf_counter() - started
+                cpu = cpu_seconds(env["PID"]) - cpu
                 rate = n / MiB / elapsed
-                print(f"media one {size // MiB} MiB object, {label:26s} {rate:7.0f} MiB/s")
+                print(
+                    f"media one {size // MiB} MiB object, {label:10s} {rate:7.0f} MiB/s; "
+                    f"server CPU capacity {n / MiB / cpu:6.0f} MiB/s"
+                )
 
         async with emulator_process(
             "--recordings",
@@ -154,15 +175,13 @@ async def media(seconds: float) -> None:
             async def one(i: int) -> int:
                 return await fetch(urls[i % len(urls)])
 
-            calls, total, elapsed = await run_for(2 * len(urls) / 400, 16, one)
-            print(
-                f"media 1 MiB objects c=16 first pass {calls / elapsed:6.0f} files/s "
-                f"{total / MiB / elapsed:6.0f} MiB/s"
-            )
+            cpu = cpu_seconds(env["PID"])
             calls, total, elapsed = await run_for(seconds, 16, one)
+            cpu = cpu_seconds(env["PID"]) - cpu
             print(
-                f"media 1 MiB objects c=16 warm       {calls / elapsed:6.0f} files/s "
-                f"{total / MiB / elapsed:6.0f} MiB/s"
+                f"media 1 MiB objects c=16 {calls / elapsed:6.0f} files/s "
+                f"{total / MiB / elapsed:6.0f} MiB/s; server CPU {cpu / calls * 1e3:5.2f} ms/file "
+                f"(capacity {total / MiB / cpu:5.0f} MiB/s)"
             )
 
 
