@@ -22,7 +22,7 @@ from ._errors import APIConnectionError, APIStatusError, RateLimitError
 from ._limits import RateLimiter
 from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
 from ._redact import REDACTED, redact_url
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, parse_retry_after
 from ._transport import RawResponse, Transport
 
 __all__ = ["APIRequester"]
@@ -144,7 +144,12 @@ class APIRequester:
                     and self.retry.allows(retries, method)
                 ):
                     raise error
-                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+                # Retry-After is honoured on any retryable status (429 and 503 alike).
+                retry_after = (
+                    error.retry_after
+                    if isinstance(error, RateLimitError)
+                    else parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
+                )
                 delay = self.retry.delay_s(retries, retry_after, random.random)
                 if delay is None:
                     raise error

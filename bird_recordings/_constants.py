@@ -46,9 +46,10 @@ PAGE_TOKEN_MAX_CHARS: Final = 8000
 # Media.
 DEFAULT_CHUNK_SIZE: Final = 256 * 1024
 DEFAULT_URL_SAFETY_MARGIN_S: Final = 30.0
-DEFAULT_MAX_URL_REFRESHES: Final = 5
-DEFAULT_MAX_RESUMES: Final = 50
-MEDIA_URL_EXPIRY_S: Final = 600  # Bird's X-Amz-Expires
+# URL refreshes in a row without a byte of progress before MediaURLExpiredError.
+MAX_CONSECUTIVE_URL_REFRESHES: Final = 4
+# Restarts from zero because the stored object changed, before MediaChangedError.
+MAX_RESTARTS: Final = 3
 TEMP_SUFFIX: Final = ".part"
 
 USER_AGENT_PREFIX: Final = "bird-recordings"

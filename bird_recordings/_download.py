@@ -34,6 +34,8 @@ from ._clock import Clock
 from ._constants import (
     DEFAULT_URL_SAFETY_MARGIN_S,
     LOGGER_NAME,
+    MAX_CONSECUTIVE_URL_REFRESHES,
+    MAX_RESTARTS,
 )
 from ._errors import (
     APIConnectionError,
@@ -66,8 +68,6 @@ __all__ = [
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
-MAX_CONSECUTIVE_REFRESHES: Final = 4
-MAX_RESTARTS: Final = 3
 _URL_CACHE_SIZE: Final = 512
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
@@ -196,7 +196,7 @@ class _Transfer:
         return not self.engine.is_fresh(self.media_url)
 
     async def _refresh(self, reason: str, consecutive: int) -> int:
-        if consecutive >= MAX_CONSECUTIVE_REFRESHES:
+        if consecutive >= MAX_CONSECUTIVE_URL_REFRESHES:
             raise MediaURLExpiredError(
                 status=403,
                 code="AccessDenied",
@@ -260,9 +260,13 @@ class _Transfer:
                 refreshes = await self._refresh("expires before the next request", refreshes)
             fresh = False
             url = self.media_url.url
-            logger.debug(
-                "recording %s: GET %s from byte %d", self.recording_id, redact_url(url), self.offset
-            )
+            if logger.isEnabledFor(logging.DEBUG):  # redact_url costs ~90 us: only when logged
+                logger.debug(
+                    "recording %s: GET %s from byte %d",
+                    self.recording_id,
+                    redact_url(url),
+                    self.offset,
+                )
             try:
                 async with self.engine.transport.stream(url, headers=self._headers()) as response:
                     status = response.status
@@ -631,6 +635,8 @@ class MediaEngine:
         """Explain a 404 for media: a recording without media, or no recording at all."""
         try:
             recording = await self.client.get_recording(recording_id)
+        except NotFoundError as exc:
+            return exc  # the recording itself is gone (deleted meanwhile)
         except BirdRecordingsError:
             return error
         if recording.status != RecordingStatus.AVAILABLE:
@@ -655,14 +661,24 @@ class MediaEngine:
             )
         return ref
 
-    def _target(self, ref: RecordingRef, recording_id: str, path: str | Path | None) -> Path:
+    def _target(
+        self,
+        ref: RecordingRef,
+        recording_id: str,
+        path: str | Path | None,
+        *,
+        is_folder: bool | None = None,
+    ) -> Path:
+        # ``is_folder`` known by the caller spares a stat on the event loop per file.
         name = (
             ref.default_filename if isinstance(ref, Recording) else f"{Path(recording_id).name}.mp3"
         )
         if path is None:
             return Path(name).absolute()
         target = Path(path)
-        if target.is_dir() or str(path).endswith(("/", "\\")):
+        if is_folder is None:
+            is_folder = str(path).endswith(("/", "\\")) or target.is_dir()
+        if is_folder:
             target = target / name
         return target.absolute()
 
@@ -680,7 +696,10 @@ class MediaEngine:
     ) -> DownloadResult:
         started = self.clock.monotonic()
         recording_id = self._recording_id(ref)
-        target = self._target(ref, recording_id, path)
+        # From download_many, ``path`` is already the file's path.
+        target = self._target(
+            ref, recording_id, path, is_folder=False if _overall is not None else None
+        )
         sink = FileSink(
             target,
             executor=self.executor(),
@@ -795,7 +814,7 @@ class MediaEngine:
         async def one(ref: RecordingRef) -> DownloadOutcome:
             recording_id = ref.id if isinstance(ref, Recording) else str(ref)
             try:
-                target = self._target(ref, recording_id, folder)
+                target = self._target(ref, recording_id, folder, is_folder=True)
                 if not overwrite and await loop.run_in_executor(self.executor(), target.exists):
                     rid, media_url = await self.resolve(ref)
                     if await self._matches_existing(rid, media_url, target):

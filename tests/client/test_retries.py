@@ -124,12 +124,22 @@ async def test_retry_after_above_the_cap_is_raised_at_once(
     assert fake_clock.sleeps == []
 
 
-async def test_retry_after_on_a_503_is_not_read(
+async def test_retry_after_on_a_503_is_honoured(
     client: br.RecordingsClient, aioresponses_compat: Any, fake_clock: FakeClock
 ) -> None:
-    # Only a 429 carries retry_after; a 503 falls back to backoff.
+    # bird-api.md: honour Retry-After whenever present, not only on 429.
     m = aioresponses_compat
     m.get(recording_url(REAL_ID), status=503, headers={"Retry-After": "30"}, payload={})
+    ok(m)
+    await client.get_recording(REAL_ID)
+    assert fake_clock.sleeps == [30.0]
+
+
+async def test_a_503_without_retry_after_uses_backoff(
+    client: br.RecordingsClient, aioresponses_compat: Any, fake_clock: FakeClock
+) -> None:
+    m = aioresponses_compat
+    m.get(recording_url(REAL_ID), status=503, payload={})
     ok(m)
     await client.get_recording(REAL_ID)
     assert fake_clock.sleeps == [0.5]

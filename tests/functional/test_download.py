@@ -496,3 +496,13 @@ async def test_stream_must_be_entered_before_iterating(
         async for _ in media:
             pass
     assert storage_requests(emu) == []
+
+
+async def test_recording_deleted_after_resolution_raises_not_found(
+    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    rec = await emu_client.get_recording(available(emu)[0].id)
+    await emu_client.delete_recording(rec.id)
+    with pytest.raises(br.NotFoundError):
+        await emu_client.download_recording(rec, tmp_path)
+    assert leftovers(tmp_path) == []
