@@ -65,6 +65,7 @@ from ._models import (
     StorageMetrics,
 )
 from ._pagination import AsyncPager
+from ._redact import redact_url
 from ._retry import RetryPolicy
 
 try:
@@ -122,4 +123,5 @@ __all__ = [
     "SystemClock",
     "UnprocessableEntityError",
     "__version__",
+    "redact_url",
 ]
