@@ -479,13 +479,7 @@ def _matcher(filters: dict[str, list[str]]) -> Callable[[StoredRecording], bool]
 
 def _encode_token(key: tuple[datetime, str], fingerprint: str) -> str:
     raw = json.dumps(
-        {
-            "v": 1,
-            "c": format_datetime(key[0]) if key[0].microsecond % 1000 == 0 else key[0].isoformat(),
-            "i": key[1],
-            "f": fingerprint,
-        },
-        separators=(",", ":"),
+        {"v": 1, "c": key[0].isoformat(), "i": key[1], "f": fingerprint}, separators=(",", ":")
     )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
