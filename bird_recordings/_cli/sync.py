@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import bird_recordings as br
 
 from .commands import confirm, listing, name_template
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError, make_client
-from .common import resolve_credentials as _resolve_credentials
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CLIError,
+    make_client,
+    resolve_credentials,
+)
 from .manifest import Entry, Manifest
 from .naming import NameTemplate
 from .transfer import Job, count_all, plan_jobs, run_interruptible, run_jobs
@@ -26,7 +33,7 @@ from .ui import UI, ItemOutcome, ProgressView, Tally, short_reason
 
 __all__ = ["cmd_sync", "plan_sync"]
 
-_files_md5_block = 1024 * 1024
+_MD5_BLOCK_BYTES = 1024 * 1024
 
 
 def plan_sync(
@@ -60,11 +67,9 @@ def plan_sync(
 
 
 def _local_md5(path: Path) -> str:
-    import hashlib
-
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as handle:
-        while block := handle.read(_files_md5_block):
+        while block := handle.read(_MD5_BLOCK_BYTES):
             digest.update(block)
     return digest.hexdigest()
 
@@ -120,7 +125,7 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
         raise CLIError("--concurrency must be a positive number")
     out = Path(args.out)
     names = name_template(args, out)
-    creds = _resolve_credentials(args)
+    creds = resolve_credentials(args)
     if args.delete_remote and not confirm(
         "After each recording is verified on disk it will be DELETED from Bird. Continue?",
         yes=args.yes,

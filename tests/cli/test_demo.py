@@ -65,12 +65,12 @@ def _spawn_under_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[i
         argv[1:],
         env=env,
         cwd=str(cwd),
-        encoding="utf-8",
         dimensions=(40, 140),
         timeout=RUN_TIMEOUT_S,
     )
     child.expect(pexpect.EOF)
-    output = str(child.before)
+    # Bytes, decoded once: a read may end inside a multi-byte character.
+    output = bytes(child.before).decode("utf-8")
     child.close()
     return int(child.exitstatus), output
 
