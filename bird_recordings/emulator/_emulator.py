@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Protocol, Self
 
 import attrs
 from aiohttp import web
@@ -50,8 +50,10 @@ class BirdEmulator:
     (and clock) gives the same workspace, key, recordings and media bytes.
     ``media_size_bytes`` is a size or an inclusive ``(min, max)`` range.
     ``url_expires_s`` is the ``X-Amz-Expires`` of every presigned URL.
-    ``clock`` returns POSIX seconds (default :func:`time.time`);
-    :meth:`advance_clock` moves the emulator's time forward on top of it.
+    ``clock`` is a callable returning POSIX seconds (default :func:`time.time`)
+    or an object whose ``now()`` returns an aware datetime (such as the
+    client's ``Clock``); :meth:`advance_clock` moves the emulator's time
+    forward on top of it.
     ``log_requests=False`` turns the request log off (for long benchmarks).
     ``warm_etags`` computes the MD5 ETags of the seeded media in a background
     thread after :meth:`start` (S3 knows an ETag before the first GET; hashing
@@ -71,7 +73,7 @@ class BirdEmulator:
         host: str = "127.0.0.1",
         api_port: int = 0,
         storage_port: int = 0,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] | SupportsNow | None = None,
         log_requests: bool = True,
         warm_etags: bool = True,
     ) -> None:
@@ -89,7 +91,7 @@ class BirdEmulator:
         self._warm_future: asyncio.Future[None] | None = None
         self._api_port = api_port
         self._storage_port = storage_port
-        self._clock = clock or time.time
+        self._clock = _as_seconds(clock)
         self._offset_s = 0.0
         self._http_date = HttpDate(self._now_s)
         self._state = State(seed=seed, media_size_bytes=media_size_bytes, anchor_s=self._now_s())
@@ -151,9 +153,21 @@ class BirdEmulator:
                 item.digest("md5")
 
     async def wait_etags(self) -> None:
-        """Wait until the seeded media's ETags are computed (no-op if not warming)."""
+        """Make sure every available recording's ETag is computed, off the event loop.
+
+        Waits for the background pass over the seeded media, then hashes, in a
+        worker thread, any media added or replaced since that has no ETag yet.
+        Call it after adding large recordings, before a benchmark's timed part.
+        """
         if self._warm_future is not None:
             await asyncio.shield(self._warm_future)
+        missing = [
+            s.media
+            for s in self._state.iter_desc()
+            if s.recording.status == "available" and s.media.cached_digest("md5") is None
+        ]
+        if missing:
+            await asyncio.to_thread(self._warm, missing)
 
     async def _serve(self, app: web.Application, port: int) -> int:
         # A short shutdown: stalled or slow handlers (faults) must not hold close() for 60 s.
@@ -361,6 +375,21 @@ class BirdEmulator:
     def __repr__(self) -> str:
         where = self._base_url or "not started"
         return f"<BirdEmulator {where} recordings={len(self._state.by_id)} seed={self.seed}>"
+
+
+class SupportsNow(Protocol):
+    """A clock object with ``now() -> datetime`` (aware), like ``bird_recordings.Clock``."""
+
+    def now(self) -> datetime:
+        """The current time."""
+
+
+def _as_seconds(clock: Callable[[], float] | SupportsNow | None) -> Callable[[], float]:
+    if clock is None:
+        return time.time
+    if callable(clock):
+        return clock
+    return lambda: clock.now().timestamp()
 
 
 class _RecordingsView(Mapping[str, Recording]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -454,3 +454,16 @@ async def test_request_log(api: Api) -> None:
 async def test_head_of_the_api_is_allowed(api: Api, session: aiohttp.ClientSession) -> None:
     async with session.head(api.url("/recordings"), headers=api.headers) as resp:
         assert resp.status == 200
+
+
+async def test_clock_objects_with_now_are_accepted() -> None:
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.fromtimestamp(FIXED_NOW, UTC)
+
+    emu = BirdEmulator(recordings=1, clock=Clock())
+    assert emu.now().timestamp() == FIXED_NOW
+    emu.advance_clock(5)
+    assert emu.now().timestamp() == FIXED_NOW + 5
+    with pytest.raises(ValueError, match="forward"):
+        emu.advance_clock(-1)

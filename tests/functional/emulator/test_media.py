@@ -144,5 +144,19 @@ async def test_etags_of_seeded_media_are_computed_in_the_background() -> None:
             if stored.recording.status == "available":
                 assert stored.media.cached_digest("md5") is not None
     async with BirdEmulator(recordings=5, seed=8, warm_etags=False) as emu:
-        await emu.wait_etags()  # a no-op
         assert all(s.media.cached_digest("md5") is None for s in emu._state.by_id.values())
+        await emu.wait_etags()  # computes them now
+        assert all(
+            s.media.cached_digest("md5") is not None
+            for s in emu._state.by_id.values()
+            if s.recording.status == "available"
+        )
+
+
+async def test_wait_etags_also_covers_added_media() -> None:
+    async with BirdEmulator(recordings=0, seed=8) as emu:
+        rec = emu.add_recording(size_bytes=9 * 1024 * 1024)
+        stored = emu._state.by_id[rec.id]
+        assert stored.media.cached_digest("md5") is None
+        await emu.wait_etags()
+        assert stored.media.cached_digest("md5") is not None
