@@ -252,10 +252,13 @@ class BirdEmulator:
 
     def _retry_after(self, fault: StatusFault) -> str:
         value = fault.retry_after
+        as_date = fault.retry_after_format == "http-date"
+        if value == "http-date":  # shorthand: an HTTP date one second ahead
+            value, as_date = 1.0, True
         if isinstance(value, str):
             return value
         assert value is not None
-        if fault.retry_after_format == "http-date":
+        if as_date:
             return self._http_date(self._now_s() + value)
         return str(int(value)) if float(value).is_integer() else str(value)
 

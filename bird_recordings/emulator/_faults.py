@@ -256,7 +256,8 @@ class Faults:
 
         ``retry_after`` adds a ``Retry-After`` header: a number of seconds, sent
         as an integer, or as an HTTP date that far past the emulator's clock
-        with ``retry_after_format="http-date"``; a string is sent verbatim.
+        with ``retry_after_format="http-date"``; ``retry_after="http-date"`` is
+        short for an HTTP date one second ahead; any other string is sent verbatim.
         """
         if not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")

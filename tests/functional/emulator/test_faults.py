@@ -48,14 +48,16 @@ async def test_retry_after_in_seconds_and_as_http_date(api: Api) -> None:
     api.emu.faults.status(429, retry_after=2)
     api.emu.faults.status(429, retry_after=5, retry_after_format="http-date")
     api.emu.faults.status(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    api.emu.faults.status(429, retry_after="http-date")
     values = []
-    for _ in range(3):
+    for _ in range(4):
         async with api.session.get(api.url("/recordings"), headers=api.headers) as resp:
             values.append((resp.status, resp.headers["Retry-After"]))
     assert values == [
         (429, "2"),
         (429, "Tue, 14 Nov 2023 22:13:25 GMT"),
         (503, "Wed, 21 Oct 2015 07:28:00 GMT"),
+        (429, "Tue, 14 Nov 2023 22:13:21 GMT"),
     ]
 
 
