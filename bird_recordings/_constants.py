@@ -54,3 +54,25 @@ TEMP_SUFFIX: Final = ".part"
 
 USER_AGENT_PREFIX: Final = "bird-recordings"
 LOGGER_NAME: Final = "bird_recordings"
+
+# Transcriptions. Bird's documented locales, spelled (and compared) exactly as Bird does.
+TRANSCRIPTION_LOCALES: Final = frozenset(
+    {
+        "ar-AE", "ar-SA", "cmn-CN", "cy-GB", "da-DK", "de-CH", "de-DE", "el-GR", "en-AU",
+        "en-GB", "en-GB-WLS", "en-IE", "en-IN", "en-NZ", "en-US", "en-ZA", "es-ES", "es-MX",
+        "es-US", "fr-CA", "fr-FR", "he-IL", "hi-IN", "id-ID", "is-IS", "it-IT", "ja-JP",
+        "ko-KR", "ms-MY", "nb-NO", "nl-NL", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU",
+        "sv-SE", "ta-IN", "te-IN", "th-TH", "tr-TR", "vi-VN", "zh-CN", "zh-HK", "zh-TW",
+        "arb", "af-ZA", "bn-IN", "ca-ES", "cmn-TW", "cs-CZ", "fi-FI", "fil-PH", "gu-IN",
+        "hu-HU", "kn-IN", "lt-LT", "lv-LV", "ml-IN", "mr-IN", "pa-IN", "sk-SK", "sr-RS",
+        "uk-UA", "yue-HK", "no-NO",
+    }
+)  # fmt: skip
+DEFAULT_TRANSCRIPTION_LOCALE: Final = "en-US"
+TRANSCRIPT_FORMATS: Final = ("json", "srt", "vtt", "txt")
+# Polling a transcription: Bird's own examples took about 9 s to become available.
+DEFAULT_TRANSCRIPTION_TIMEOUT_S: Final = 300.0
+DEFAULT_TRANSCRIPTION_POLL_INITIAL_S: Final = 1.0
+DEFAULT_TRANSCRIPTION_POLL_MAX_S: Final = 15.0
+# A transcript is text: read at most this much of a body into memory.
+MAX_TRANSCRIPT_BYTES: Final = 64 * 1024 * 1024

@@ -31,6 +31,9 @@ __all__ = [
     "RecordingSource",
     "RecordingStatus",
     "StorageMetrics",
+    "Transcription",
+    "TranscriptionPage",
+    "TranscriptionStatus",
 ]
 
 
@@ -69,6 +72,32 @@ class RecordingStatus(OpenEnum):
     AVAILABLE = "available"
     ABSENT = "absent"
     FAILED = "failed"
+
+
+class TranscriptionStatus(OpenEnum):
+    """Lifecycle of a transcription: :attr:`ACCEPTED` → :attr:`ONGOING` → an end state.
+
+    The end states are :attr:`AVAILABLE` (the text can be fetched), :attr:`ABSENT`
+    (nothing to transcribe, such as a recording without speech) and :attr:`FAILED`.
+    """
+
+    ACCEPTED = "accepted"
+    ONGOING = "ongoing"
+    AVAILABLE = "available"
+    ABSENT = "absent"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        """True for ``available``, ``absent`` and ``failed``: the status will not change.
+
+        A value this library does not know is treated as still in progress.
+        """
+        return self in (
+            TranscriptionStatus.AVAILABLE,
+            TranscriptionStatus.ABSENT,
+            TranscriptionStatus.FAILED,
+        )
 
 
 class RecordingSource(OpenEnum):
@@ -216,6 +245,46 @@ class CallRecordingPage:
     """One page of :meth:`RecordingsClient.list_call_recordings`."""
 
     results: tuple[CallRecording, ...]
+    next_page_token: str | None = None
+
+
+@frozen(kw_only=True)
+class Transcription:
+    """A transcription of a recording (``GET /workspaces/{ws}/transcriptions/{id}``).
+
+    ``status`` moves from ``accepted`` through ``ongoing`` to ``available``,
+    ``absent`` or ``failed``. ``locale`` is as requested (``en-US``). ``url``
+    and ``summary`` are set by Bird when it has them; ``url`` may be a
+    presigned storage URL, so it is redacted in ``repr``: fetch the text with
+    :meth:`RecordingsClient.get_transcription_content` instead of using it.
+    """
+
+    id: str
+    recording_id: str
+    status: TranscriptionStatus
+    locale: str
+    created_at: datetime
+    updated_at: datetime
+    stereo: bool | None = None
+    url: str | None = field(default=None, repr=_repr_url)
+    summary: str | None = None
+
+    @property
+    def is_available(self) -> bool:
+        """True when the text can be fetched (status ``available``)."""
+        return self.status == TranscriptionStatus.AVAILABLE
+
+    @property
+    def is_final(self) -> bool:
+        """True when the status will not change any more (``available``, ``absent``, ``failed``)."""
+        return self.status.is_final
+
+
+@frozen(kw_only=True)
+class TranscriptionPage:
+    """One page of :meth:`RecordingsClient.list_transcriptions` (``next_page_token`` as above)."""
+
+    results: tuple[Transcription, ...]
     next_page_token: str | None = None
 
 

@@ -6,6 +6,11 @@ tokens are keyset cursors bound to the filters they were issued for; ``startAt``
 is inclusive and ``endAt`` exclusive on ``createdAt``; ``from``/``to`` match the
 party's number, identity or contact identifier with or without ``+``; the
 ``.mp3`` of a recording whose status is not ``available`` answers 404.
+
+Transcriptions: creating one for a recording without media (status not
+``available``) answers 422; the content of a transcription that is not
+``available`` answers 404, like the ``.mp3`` of a recording without media; a
+missing ``locale`` means ``en-US``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy, MultiMapping
 
+from bird_recordings._constants import TRANSCRIPTION_LOCALES
 from bird_recordings._converter import converter, format_datetime, parse_datetime
 from bird_recordings._models import ZERO_TIME, Party, RecordingStatus
 
@@ -37,6 +43,7 @@ from ._faults import (
 )
 from ._http import RequestRecord, recording_id_in, send_body
 from ._state import StoredRecording
+from ._transcripts import CONTENT_TYPES, FORMATS, StoredTranscription, render_transcript
 
 if TYPE_CHECKING:
     from ._emulator import BirdEmulator
@@ -111,6 +118,9 @@ class ApiOrigin:
         app.router.add_get(ws + "/recording-metrics", self._metrics)
         app.router.add_get(ws + "/channels/{ch}/calls/{call}/recordings", self._list_call)
         app.router.add_get(ws + "/channels/{ch}/calls/{call}/recordings/{rid}", self._get_call)
+        app.router.add_post(ws + "/recordings/{rid}/transcriptions", self._create_transcription)
+        app.router.add_get(ws + "/transcriptions", self._list_transcriptions)
+        app.router.add_get(ws + "/transcriptions/{tid}", self._get_transcription)
         app.on_response_prepare.append(self._on_prepare)
         return app
 
@@ -189,6 +199,7 @@ class ApiOrigin:
             if response is None:
                 response = self._authenticate(request)
             if response is None:
+                emu._settle_transcriptions()
                 try:
                     response = await handler(request)
                 except _ApiError as exc:
@@ -318,13 +329,13 @@ class ApiOrigin:
         query: Mapping[str, str],
         filters: dict[str, list[str]],
         limit: int,
-        match: Callable[[StoredRecording], bool],
+        match: Callable[[Any], bool],
         walk: Callable[[tuple[datetime, str] | None], Any],
-        render: Callable[[StoredRecording], dict[str, Any]],
+        render: Callable[[Any], dict[str, Any]],
     ) -> dict[str, Any]:
         fingerprint = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:16]
         cursor = _decode_token(query.get("pageToken") or None, fingerprint)
-        items: list[StoredRecording] = []
+        items: list[Any] = []  # StoredRecording or StoredTranscription
         for stored in walk(cursor):
             if match(stored):
                 items.append(stored)
@@ -392,6 +403,99 @@ class ApiOrigin:
         if stored.call_id != call or stored.recording.channel_id != channel:
             raise _ApiError(404, "NotFound", "recording not found in this call")
         return self._json(request, self._render_call(stored))
+
+    # Transcriptions -----------------------------------------------------------------
+
+    def _transcription(self, tid: str) -> StoredTranscription:
+        if not _is_uuid(tid):
+            raise _ApiError(
+                422,
+                "InvalidPayload",
+                "transcription id must be a UUID",
+                {"id": ["must be a valid UUID"]},
+            )
+        stored = self._emu._transcripts.by_id.get(tid.lower())
+        if stored is None:
+            raise _ApiError(404, "NotFound", "transcription not found")
+        return stored
+
+    def _render_transcription(self, stored: StoredTranscription) -> dict[str, Any]:
+        payload: dict[str, Any] = converter.unstructure(self._emu._transcription_model(stored))
+        return payload
+
+    async def _create_transcription(self, request: web.Request) -> web.StreamResponse:
+        self._workspace(request)
+        stored = self._recording(request.match_info["rid"])
+        body = await request.read()
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _ApiError(400, "BadRequest", "the request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise _ApiError(400, "BadRequest", "the request body must be a JSON object")
+        locale = data.get("locale", "en-US")
+        if not isinstance(locale, str) or locale not in TRANSCRIPTION_LOCALES:
+            raise _ApiError(
+                422,
+                "InvalidPayload",
+                f"locale {locale!r} is not supported",
+                {"locale": ["must be one of the supported transcription locales"]},
+            )
+        extra: dict[str, str | None] = {}
+        for field in ("messageId", "conversationId"):
+            value = data.get(field)
+            if value is not None and not (isinstance(value, str) and _is_uuid(value)):
+                raise _ApiError(
+                    422, "InvalidPayload", f"{field} must be a UUID", {field: ["must be a UUID"]}
+                )
+            extra[field] = value
+        status = stored.recording.status
+        if status != RecordingStatus.AVAILABLE:
+            raise _ApiError(
+                422,
+                "InvalidPayload",
+                f"recording has no media to transcribe (status {status})",
+                {"recordingId": [f"recording status is {status}, not available"]},
+            )
+        created = self._emu.create_transcription(
+            stored.recording.id,
+            locale=locale,
+            message_id=extra["messageId"],
+            conversation_id=extra["conversationId"],
+        )
+        return self._json(request, self._render_transcription(created), status=202)
+
+    async def _list_transcriptions(self, request: web.Request) -> web.StreamResponse:
+        self._workspace(request)
+        limit = _limit(request.query, LIST_LIMIT_MAX)
+        payload = self._page(
+            request.query,
+            {"kind": ["transcriptions"]},
+            limit,
+            lambda _: True,
+            self._emu._transcripts.iter_desc,
+            self._render_transcription,
+        )
+        return self._json(request, payload)
+
+    async def _get_transcription(self, request: web.Request) -> web.StreamResponse:
+        self._workspace(request)
+        tid, dot, fmt = request.match_info["tid"].partition(".")
+        if not dot:
+            return self._json(request, self._render_transcription(self._transcription(tid)))
+        if fmt not in FORMATS:
+            raise _ApiError(404, "NotFound", f"no such transcript format {fmt!r}")
+        stored = self._transcription(tid)
+        status = stored.status_at(self._emu._now_s())
+        if status != "available":
+            raise _ApiError(
+                404, "NotFound", f"transcription content is not available (status {status})"
+            )
+        if self._emu.transcript_delivery == "redirect":
+            location = self._emu.presign_transcript(stored.id, fmt)
+            return web.Response(status=307, headers={"Location": location})
+        body = render_transcript(stored, fmt, self._emu.seed)
+        return web.Response(status=200, body=body, content_type=CONTENT_TYPES[fmt], charset="utf-8")
 
 
 def _context(request: web.Request, body_bytes: int | None = None) -> RequestContext:

@@ -12,20 +12,29 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self
 
 import attrs
 from aiohttp import web
 
-from bird_recordings._models import Recording, RecordingStatus
+from bird_recordings._models import Recording, RecordingStatus, Transcription
 
 from ._api import ApiOrigin
 from ._faults import Faults, StatusFault
 from ._http import HttpDate, RequestRecord
 from ._media import Media, duration_for_size
 from ._signing import Signer
-from ._state import SizeSpec, State, StoredRecording, check_size_spec
+from ._state import SizeSpec, State, StoredRecording, check_size_spec, seeded_uuid
 from ._storage import KEY_PREFIX, StorageOrigin
+from ._transcripts import (
+    DEFAULT_SCHEDULE_S,
+    FORMATS,
+    OUTCOMES,
+    Outcome,
+    StoredTranscription,
+    TranscriptStore,
+    render_transcript,
+)
 
 __all__ = ["DEFAULT_URL_EXPIRES_S", "BirdEmulator"]
 
@@ -59,6 +68,14 @@ class BirdEmulator:
     thread after :meth:`start` (S3 knows an ETag before the first GET; hashing
     on the first GET would slow a benchmark's first pass); :meth:`wait_etags`
     waits for it.
+
+    Transcriptions move ``accepted`` → ``ongoing`` → their outcome on the
+    emulator's clock: ``transcription_schedule_s=(accepted_s, ongoing_s)``
+    (default ``(2, 7)``, Bird's ~9 s). The outcome of new ones is
+    :attr:`transcription_outcome` (``"available"``), or
+    ``transcription_outcomes[recording_id]`` for one recording.
+    ``transcript_delivery`` is ``"body"`` (the content endpoints answer 200 with
+    the text) or ``"redirect"`` (307 to a presigned storage URL, like ``.mp3``).
     """
 
     def __init__(
@@ -76,12 +93,17 @@ class BirdEmulator:
         clock: Callable[[], float] | SupportsNow | None = None,
         log_requests: bool = True,
         warm_etags: bool = True,
+        transcription_schedule_s: tuple[float, float] = DEFAULT_SCHEDULE_S,
+        transcript_delivery: Literal["body", "redirect"] = "body",
     ) -> None:
         if recordings < 0:
             raise ValueError("recordings must be >= 0")
         if not 1 <= url_expires_s <= 604_800:
             raise ValueError("url_expires_s must be between 1 and 604800 (S3's limit)")
         check_size_spec(media_size_bytes)
+        _check_schedule(transcription_schedule_s)
+        if transcript_delivery not in ("body", "redirect"):
+            raise ValueError("transcript_delivery must be 'body' or 'redirect'")
         self.seed = seed
         self.url_expires_s = url_expires_s
         self.host = host
@@ -111,6 +133,16 @@ class BirdEmulator:
             region=REGION,
         )
         self._state.seed_recordings(recordings)
+        self.transcription_schedule_s = transcription_schedule_s
+        """``(accepted_s, ongoing_s)`` of transcriptions created from now on."""
+        self.transcript_delivery: Literal["body", "redirect"] = transcript_delivery
+        """How the content endpoints answer: ``"body"`` or ``"redirect"`` (307 to storage)."""
+        self.transcription_outcome: Outcome = "available"
+        """The end state of transcriptions created from now on: available, failed or absent."""
+        self.transcription_outcomes: dict[str, Outcome] = {}
+        """Per recording id, an end state that wins over :attr:`transcription_outcome`."""
+        self._transcripts = TranscriptStore()
+        self._seed_transcriptions()
         self.faults = Faults(seed)
         """The armed faults; see :class:`Faults`."""
         self.requests: list[RequestRecord] = []
@@ -229,6 +261,7 @@ class BirdEmulator:
     @property
     def recordings(self) -> Mapping[str, Recording]:
         """Current recordings by id (a read-only view; ``url`` is signed per call, not stored)."""
+        self._settle_transcriptions()
         return _RecordingsView(self._state.by_id)
 
     def clear_requests(self) -> None:
@@ -375,9 +408,175 @@ class BirdEmulator:
         )
         return f"{self.storage_url}{path}"
 
+    # Transcriptions -------------------------------------------------------------------
+
+    def _seed_transcriptions(self) -> None:
+        """One available transcription per seeded recording whose flag is set.
+
+        A recording without media cannot have been transcribed: its flag is cleared,
+        so ``transcription`` is true exactly when an available transcription exists.
+        """
+        rng = random.Random(f"transcriptions:{self.seed}")
+        for stored in list(self._state.by_id.values()):
+            rec = stored.recording
+            if not rec.transcription:
+                continue
+            if rec.status != RecordingStatus.AVAILABLE:
+                stored.recording = attrs.evolve(rec, transcription=False)
+                stored.rendered = None
+                continue
+            created = rec.updated_at.timestamp() + rng.uniform(5, 60)
+            self._transcripts.put(
+                StoredTranscription(
+                    id=seeded_uuid(rng),
+                    recording_id=rec.id,
+                    locale=rng.choice(("en-US", "en-US", "en-GB", "nl-NL", "pt-PT")),
+                    stereo=rec.stereo,
+                    created_s=created,
+                    schedule_s=(0.0, 0.0),
+                    outcome="available",
+                    duration_s=rec.duration or 0,
+                    forced_status="available",
+                    forced_at_s=created + rng.uniform(5, 15),
+                )
+            )
+
+    def _settle_transcriptions(self) -> None:
+        """Flip ``transcription`` on recordings whose transcription became available."""
+        if not self._transcripts.pending:
+            return
+        for done in self._transcripts.settle(self._now_s()):
+            stored = self._state.by_id.get(done.recording_id)
+            if stored is not None and not stored.recording.transcription:
+                stored.recording = attrs.evolve(stored.recording, transcription=True)
+                stored.rendered = None
+
+    def _stored_transcription(self, transcription_id: str) -> StoredTranscription:
+        stored = self._transcripts.by_id.get(transcription_id.lower())
+        if stored is None:
+            raise KeyError(transcription_id)
+        return stored
+
+    def _transcription_model(self, stored: StoredTranscription) -> Transcription:
+        now_s = self._now_s()
+        url = None
+        if stored.status_at(now_s) == "available" and self._storage_url is not None:
+            url = self.presign_transcript(stored.id, "json")
+        return stored.model(now_s, url)
+
+    def create_transcription(
+        self,
+        recording_id: str,
+        *,
+        locale: str = "en-US",
+        message_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> StoredTranscription:
+        """What ``POST …/recordings/{id}/transcriptions`` does (the API checks the input)."""
+        rec = self._stored(recording_id).recording
+        outcome = self.transcription_outcomes.get(rec.id, self.transcription_outcome)
+        if outcome not in OUTCOMES:
+            raise ValueError(f"transcription outcome must be one of {OUTCOMES}, not {outcome!r}")
+        stored = StoredTranscription(
+            id=seeded_uuid(self._state.extra_rng()),
+            recording_id=rec.id,
+            locale=locale,
+            stereo=rec.stereo,
+            created_s=self._now_s(),
+            schedule_s=self.transcription_schedule_s,
+            outcome=outcome,
+            duration_s=rec.duration or 0,
+            message_id=message_id,
+            conversation_id=conversation_id,
+        )
+        self._transcripts.put(stored)
+        self._settle_transcriptions()
+        return stored
+
+    @property
+    def transcriptions(self) -> Mapping[str, Transcription]:
+        """Current transcriptions by id, as ``GET …/transcriptions/{id}`` would show them now."""
+        self._settle_transcriptions()
+        return {tid: self._transcription_model(s) for tid, s in self._transcripts.by_id.items()}
+
+    def add_transcription(
+        self,
+        recording_id: str,
+        *,
+        locale: str = "en-US",
+        outcome: Outcome | None = None,
+        schedule_s: tuple[float, float] | None = None,
+        status: str | None = None,
+    ) -> Transcription:
+        """Add a transcription of a recording, as if one was requested now; return it.
+
+        ``outcome`` (default: :attr:`transcription_outcomes` / :attr:`transcription_outcome`)
+        is where the ``schedule_s`` (default :attr:`transcription_schedule_s`) ends;
+        ``status`` pins a status outright (``"available"`` for one that is done).
+        Unlike the API, any recording and any locale string are accepted.
+        """
+        if schedule_s is not None:
+            _check_schedule(schedule_s)
+        rec = self._stored(recording_id).recording
+        stored = self.create_transcription(rec.id, locale=locale)
+        if outcome is not None:
+            if outcome not in OUTCOMES:
+                raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+            stored.outcome = outcome
+        if schedule_s is not None:
+            stored.schedule_s = schedule_s
+        if status is not None:
+            return self.update_transcription(stored.id, status=status)
+        self._transcripts.put(stored)
+        self._settle_transcriptions()
+        return self._transcription_model(stored)
+
+    def update_transcription(self, transcription_id: str, *, status: str) -> Transcription:
+        """Pin a transcription's status (``"failed"``, ``"absent"``…) from now on; return it."""
+        stored = self._stored_transcription(transcription_id)
+        stored.forced_status = _check_status(status)
+        stored.forced_at_s = self._now_s()
+        self._transcripts.put(stored)
+        self._settle_transcriptions()
+        return self._transcription_model(stored)
+
+    def transcript_content(self, transcription_id: str, format: str = "txt") -> bytes:
+        """The transcript's text in ``format`` (json, srt, vtt, txt), whatever its status."""
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}")
+        return render_transcript(self._stored_transcription(transcription_id), format, self.seed)
+
+    def transcript_key(self, transcription_id: str, format: str) -> str:
+        """The object key of a transcript in the bucket."""
+        return f"{KEY_PREFIX}{self.workspace_id}/transcriptions/{transcription_id.lower()}.{format}"
+
+    def presign_transcript(
+        self, transcription_id: str, format: str, expires_s: int | None = None
+    ) -> str:
+        """A presigned storage URL of a transcript, signed at the emulator's now."""
+        path = self._signer.presign(
+            host=self._storage_host or "127.0.0.1",
+            key=self.transcript_key(transcription_id, format),
+            now_s=self._now_s(),
+            expires_s=self.url_expires_s if expires_s is None else expires_s,
+        )
+        return f"{self.storage_url}{path}"
+
     def __repr__(self) -> str:
         where = self._base_url or "not started"
         return f"<BirdEmulator {where} recordings={len(self._state.by_id)} seed={self.seed}>"
+
+
+def _check_schedule(schedule_s: tuple[float, float]) -> None:
+    if len(schedule_s) != 2 or any(not s >= 0 for s in schedule_s):
+        raise ValueError("transcription schedule must be (accepted_s, ongoing_s), both >= 0")
+
+
+def _check_status(status: str) -> str:
+    """A transcription status the emulator can pin; ``ValueError`` otherwise."""
+    if status not in ("accepted", "ongoing", "available", "failed", "absent"):
+        raise ValueError(f"unknown transcription status {status!r}")
+    return status
 
 
 class SupportsNow(Protocol):

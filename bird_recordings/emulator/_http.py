@@ -27,9 +27,21 @@ _UUID_IN_PATH: Final = re.compile(
     r"(?:\.mp3)?/?$"
 )
 
+_RECORDING_OF_TRANSCRIPTION: Final = re.compile(
+    r"/recordings/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"/transcriptions/?$"
+)
+
 
 def recording_id_in(path: str) -> str | None:
-    """The recording id a request path ends with (``…/{id}`` or ``…/{id}.mp3``), if any."""
+    """The recording id a request path names (``…/{id}``, ``…/{id}.mp3``), if any.
+
+    ``…/recordings/{id}/transcriptions`` names the recording; a transcription's
+    own paths (``…/transcriptions/{tid}``) name none.
+    """
+    if "/transcriptions" in path:
+        match = _RECORDING_OF_TRANSCRIPTION.search(path)
+        return match.group(1).lower() if match else None
     match = _UUID_IN_PATH.search(path)
     return match.group(1).lower() if match else None
 

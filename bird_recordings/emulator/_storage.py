@@ -28,6 +28,7 @@ from ._faults import (
 from ._http import CHUNK_BYTES, RequestRecord, recording_id_in, send_body
 from ._signing import iso_time, parse_presigned_query
 from ._state import StoredRecording
+from ._transcripts import CONTENT_TYPES, render_transcript
 
 if TYPE_CHECKING:
     from ._emulator import BirdEmulator
@@ -248,6 +249,8 @@ class StorageOrigin:
                     )
                 return self._expired(signed.date_s, signed.expires_s)
 
+        if "/transcriptions/" in key:
+            return await self._transcript(request, key, ctx)
         stored = self._lookup(key)
         if stored is None:
             return self._error(404, "NoSuchKey", "The specified key does not exist.", {"Key": key})
@@ -262,6 +265,72 @@ class StorageOrigin:
         if stored is None or stored.recording.status != "available":
             return None
         return stored
+
+    async def _transcript(
+        self, request: web.Request, key: str, ctx: RequestContext
+    ) -> web.StreamResponse:
+        """A transcript object: the whole text (or one range of it), with its MD5 ETag."""
+        emu = self._emu
+        prefix = f"{KEY_PREFIX}{emu.workspace_id}/transcriptions/"
+        name = key[len(prefix) :] if key.startswith(prefix) else ""
+        tid, _, fmt = name.partition(".")
+        stored = emu._transcripts.by_id.get(tid)
+        if (
+            stored is None
+            or fmt not in CONTENT_TYPES
+            or stored.status_at(emu._now_s()) != "available"
+        ):
+            return self._error(404, "NoSuchKey", "The specified key does not exist.", {"Key": key})
+        body = render_transcript(stored, fmt, emu.seed)
+        etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+        headers = {
+            "ETag": etag,
+            "Last-Modified": emu._http_date(float(int(stored.updated_at_s(emu._now_s())))),
+            "Accept-Ranges": "bytes",
+            "Content-Type": f"{CONTENT_TYPES[fmt]}; charset=utf-8",
+            "x-amz-request-id": self._ids()[0],
+        }
+        if_match = request.headers.get("If-Match")
+        if if_match is not None and not _etag_list_matches(if_match, etag):
+            return self._error(
+                412,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+                {"Condition": "If-Match"},
+            )
+        status = 200
+        range_header = request.headers.get("Range")
+        if range_header is not None:
+            parsed = parse_range(range_header, len(body))
+            if parsed is False:
+                return self._error(
+                    416,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                    {"RangeRequested": range_header, "ActualObjectSize": str(len(body))},
+                    headers={"Content-Range": f"bytes */{len(body)}"},
+                )
+            if isinstance(parsed, tuple):
+                start, end = parsed
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(body)}"
+                body = body[start : end + 1]
+                status = 206
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = len(body)
+        fault = None
+        if emu.faults:
+            fault = emu.faults.take(
+                BodyFault,
+                RequestContext(
+                    origin="storage",
+                    method=ctx.method,
+                    path=ctx.path,
+                    recording_id=stored.recording_id,
+                    body_bytes=len(body),
+                ),
+            )
+        await send_body(request, response, [body], fault)
+        return response
 
     async def _etag(self, stored: StoredRecording) -> str:
         media = stored.media
