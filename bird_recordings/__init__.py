@@ -45,6 +45,9 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
     StorageError,
+    TranscriptionFailedError,
+    TranscriptionNotAvailableError,
+    TranscriptionTimeoutError,
     UnprocessableEntityError,
 )
 from ._models import (
@@ -63,10 +66,14 @@ from ._models import (
     RecordingSource,
     RecordingStatus,
     StorageMetrics,
+    Transcription,
+    TranscriptionPage,
+    TranscriptionStatus,
 )
 from ._pagination import AsyncPager
 from ._redact import redact_url
 from ._retry import RetryPolicy
+from ._transcriptions import TranscriptionDownloadResult
 
 try:
     __version__ = version("bird-recordings")
@@ -121,6 +128,13 @@ __all__ = [
     "StorageError",
     "StorageMetrics",
     "SystemClock",
+    "Transcription",
+    "TranscriptionDownloadResult",
+    "TranscriptionFailedError",
+    "TranscriptionNotAvailableError",
+    "TranscriptionPage",
+    "TranscriptionStatus",
+    "TranscriptionTimeoutError",
     "UnprocessableEntityError",
     "__version__",
     "redact_url",

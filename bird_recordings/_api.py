@@ -87,12 +87,14 @@ class APIRequester:
         ok: tuple[int, ...] = (200,),
         recording_id: str | None = None,
         allow_redirects: bool = True,
+        accept: str | None = None,
     ) -> RawResponse:
         """Send with retries; return the response whose status is in ``ok``.
 
         Raises the :class:`APIStatusError` subclass for any other status, or
         :class:`APIConnectionError` / :class:`APITimeoutError` once retries are
-        spent. POST is not retried once it may have reached Bird.
+        spent. POST is not retried once it may have reached Bird. ``accept``
+        replaces the JSON ``Accept`` header (transcript text, for one).
         """
         url = self.url(path)
         limiter = self.post_limiter if method == "POST" else self.limiter
@@ -102,10 +104,13 @@ class APIRequester:
             started = self.clock.monotonic()
             try:
                 async with self._semaphore:
+                    headers = self.headers()
+                    if accept is not None:
+                        headers["Accept"] = accept
                     response = await self.transport.send(
                         method,
                         url,
-                        headers=self.headers(),
+                        headers=headers,
                         params=params,
                         json_body=json_body,
                         allow_redirects=allow_redirects,

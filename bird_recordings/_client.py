@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 import aiohttp
 
@@ -29,6 +29,10 @@ from ._constants import (
     DEFAULT_RATE_BURST,
     DEFAULT_RATE_LIMIT_PER_S,
     DEFAULT_STALL_TIMEOUT_S,
+    DEFAULT_TRANSCRIPTION_LOCALE,
+    DEFAULT_TRANSCRIPTION_POLL_INITIAL_S,
+    DEFAULT_TRANSCRIPTION_POLL_MAX_S,
+    DEFAULT_TRANSCRIPTION_TIMEOUT_S,
     ENV_ACCESS_KEY,
     ENV_BASE_URL,
     ENV_WORKSPACE_ID,
@@ -51,6 +55,8 @@ from ._models import (
     RecordingPage,
     RecordingStatus,
     StorageMetrics,
+    Transcription,
+    TranscriptionPage,
 )
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
@@ -63,6 +69,11 @@ if TYPE_CHECKING:
         MediaStream,
         ProgressCallback,
         RecordingRef,
+    )
+    from ._transcriptions import (
+        TranscriptFormat,
+        TranscriptionDownloadResult,
+        TranscriptionRef,
     )
 
 __all__ = ["RecordingsClient"]
@@ -205,6 +216,9 @@ class RecordingsClient:
         from ._download import MediaEngine
 
         self._media = MediaEngine(self)
+        from ._transcriptions import TranscriptionEngine
+
+        self._transcriptions = TranscriptionEngine(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -541,4 +555,197 @@ class RecordingsClient:
             progress=progress,
             verify_md5=verify_md5,
             fsync=fsync,
+        )
+
+    # -- transcriptions ---------------------------------------------------------------
+
+    async def create_transcription(
+        self,
+        recording: Recording | str,
+        locale: str = DEFAULT_TRANSCRIPTION_LOCALE,
+        *,
+        message_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> Transcription:
+        """Ask Bird to transcribe a recording; returns the new :class:`Transcription`.
+
+        Bird answers 202 with status ``accepted``; follow it with
+        :meth:`wait_for_transcription`. ``locale`` is checked against Bird's
+        documented list before anything is sent (case-sensitive, ``"en-US"``,
+        ``"en-GB-WLS"``, ``"arb"``…); the error names the nearest valid ones.
+        ``message_id``/``conversation_id`` are passed on as Bird's optional
+        ``messageId``/``conversationId``.
+
+        This is a POST and is **never retried**: if the connection drops after
+        the request was sent (:class:`APIConnectionError`) or Bird answers 5xx,
+        the transcription may or may not exist. Before asking again, look for it
+        with :meth:`list_transcriptions` (``t.recording_id == recording_id``),
+        or you may pay for two.
+
+        Raises:
+            InvalidArgumentError: unsupported locale (nothing was sent).
+            RecordingNotAvailableError: a :class:`Recording` passed in has no media.
+            NotFoundError: no such recording.
+            UnprocessableEntityError: Bird refused it (a malformed id, or a
+                recording without media).
+            APIConnectionError, APITimeoutError, ServerError: see above.
+        """
+        from . import _transcriptions as tx
+
+        body = tx.create_body(locale, message_id, conversation_id)
+        recording_id = tx.recording_id_for_create(recording)
+        api = self._requester()
+        what = f"transcription of recording {recording_id}"
+        response = await api.send(
+            "POST",
+            tx.create_path(self.workspace_id, recording_id),
+            json_body=body,
+            ok=(200, 201, 202),
+            recording_id=recording_id,
+        )
+        return tx.decode_transcription(response.body, what=what)
+
+    async def get_transcription(self, transcription: TranscriptionRef) -> Transcription:
+        """Fetch a transcription's current state (a :class:`Transcription` or its id).
+
+        Raises:
+            NotFoundError: no such transcription.
+            UnprocessableEntityError: the id is malformed.
+        """
+        from ._transcriptions import transcription_id_of
+
+        self._ensure_open()
+        found, _, _ = await self._transcriptions.get(transcription_id_of(transcription))
+        assert found is not None
+        return found
+
+    def list_transcriptions(
+        self, *, limit: int | None = None, page_token: str | None = None
+    ) -> AsyncPager[Transcription, TranscriptionPage]:
+        """List the workspace's transcriptions, paged like :meth:`list_recordings`.
+
+        ``limit`` is the page size (1–99). Bird documents no filter: to find the
+        transcriptions of one recording, filter on ``t.recording_id``.
+
+        Example::
+
+            mine = [t async for t in client.list_transcriptions() if t.recording_id == rid]
+        """
+        from ._transcriptions import transcription_path
+
+        params = proto.list_params(limit=limit)
+        proto.check_page_token(page_token)
+        path = transcription_path(self.workspace_id)
+
+        async def fetch(token: str | None) -> TranscriptionPage:
+            api = self._requester()
+            query = dict(params)
+            if token:
+                query["pageToken"] = token
+            return await api.get_model(
+                path, TranscriptionPage, what="transcriptions page", params=query
+            )
+
+        return AsyncPager(fetch, page_token=page_token)
+
+    async def wait_for_transcription(
+        self,
+        transcription: TranscriptionRef,
+        *,
+        timeout_s: float | None = DEFAULT_TRANSCRIPTION_TIMEOUT_S,
+        poll_interval_s: float = DEFAULT_TRANSCRIPTION_POLL_INITIAL_S,
+        max_poll_interval_s: float = DEFAULT_TRANSCRIPTION_POLL_MAX_S,
+    ) -> Transcription:
+        """Poll until the transcription is ``available``; return it.
+
+        Polls back off from ``poll_interval_s`` to ``max_poll_interval_s``
+        (doubling, with jitter), wait at least as long as a ``Retry-After`` Bird
+        sends, go through the client's rate limiter, and are timed with the
+        client's :class:`Clock`. A poll that fails with a connection error, 5xx
+        or 429 (after the usual retries) does not end the wait. ``timeout_s=None``
+        waits as long as it takes.
+
+        Raises:
+            TranscriptionFailedError: it ended ``failed`` or ``absent`` (nothing
+                to transcribe); ``.status`` says which.
+            TranscriptionTimeoutError: no final status within ``timeout_s``
+                (also a :class:`TimeoutError`); the transcription carries on.
+            NotFoundError: no such transcription.
+            InvalidArgumentError: a non-positive timing.
+        """
+        from . import _transcriptions as tx
+
+        tx.check_wait_options(timeout_s, poll_interval_s, max_poll_interval_s)
+        self._ensure_open()
+        return await self._transcriptions.wait(
+            tx.transcription_id_of(transcription),
+            timeout_s=timeout_s,
+            poll_interval_s=poll_interval_s,
+            max_poll_interval_s=max_poll_interval_s,
+        )
+
+    @overload
+    async def get_transcription_content(
+        self, transcription: TranscriptionRef, format: Literal["txt", "srt", "vtt"] = "txt"
+    ) -> str: ...
+
+    @overload
+    async def get_transcription_content(
+        self, transcription: TranscriptionRef, format: Literal["json"]
+    ) -> Any: ...
+
+    async def get_transcription_content(
+        self, transcription: TranscriptionRef, format: TranscriptFormat = "txt"
+    ) -> Any:
+        """The transcript: ``str`` for ``"txt"``, ``"srt"``, ``"vtt"``; parsed JSON for ``"json"``.
+
+        Whether Bird answers with the text or redirects to a presigned storage
+        URL, it is fetched the same way as media: the storage request carries
+        no ``Authorization``, an expired URL is asked for again, 5xx and broken
+        bodies are retried, and the MD5 in the storage ETag is checked. The
+        structure of ``"json"`` is not documented by Bird.
+
+        Raises:
+            TranscriptionNotAvailableError: still ``accepted``/``ongoing``.
+            TranscriptionFailedError: it ended ``failed`` or ``absent``.
+            NotFoundError: no such transcription.
+            InvalidArgumentError: an unknown ``format``.
+            ResponseValidationError: the text is not UTF-8 (or not JSON).
+            StorageError, MediaURLExpiredError, IntegrityError, APIConnectionError.
+        """
+        from . import _transcriptions as tx
+
+        fmt = tx.check_format(format)
+        transcription_id = tx.transcription_id_of(transcription)
+        self._ensure_open()
+        body = await self._transcriptions.fetch(transcription_id, fmt)
+        return tx.decode_content(body, fmt, what=f"transcript {transcription_id}.{fmt}")
+
+    async def download_transcription(
+        self,
+        transcription: TranscriptionRef,
+        path: str | Path | None = None,
+        *,
+        format: TranscriptFormat = "vtt",
+        overwrite: bool = False,
+    ) -> TranscriptionDownloadResult:
+        """Save the transcript to ``path`` (a file, or a folder for ``<id>.<format>``).
+
+        The bytes are written as Bird serves them to a hidden temporary file
+        beside the target and renamed into place; on any failure nothing is
+        left behind and an existing file is untouched.
+
+        Raises:
+            DestinationExistsError: the file exists and ``overwrite`` is false
+                (raised before any request).
+            TranscriptionNotAvailableError, TranscriptionFailedError,
+            NotFoundError, StorageError, FileWriteError: as their names say.
+        """
+        from . import _transcriptions as tx
+
+        fmt = tx.check_format(format)
+        transcription_id = tx.transcription_id_of(transcription)
+        self._ensure_open()
+        return await self._transcriptions.download(
+            transcription_id, path, fmt=fmt, overwrite=overwrite
         )

@@ -8,9 +8,12 @@ the recording id, a redacted URL) and never a credential.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._redact import redact_url
+
+if TYPE_CHECKING:
+    from ._models import Transcription
 
 __all__ = [
     "APIConnectionError",
@@ -35,6 +38,9 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "StorageError",
+    "TranscriptionFailedError",
+    "TranscriptionNotAvailableError",
+    "TranscriptionTimeoutError",
     "UnprocessableEntityError",
     "error_class_for_status",
 ]
@@ -238,6 +244,84 @@ class FileWriteError(BirdRecordingsError, OSError):
     The OSError is ``__cause__``; the final path is untouched and no temporary
     file is left behind.
     """
+
+
+class TranscriptionNotAvailableError(BirdRecordingsError):
+    """The transcription has no text (its status is not ``available``).
+
+    ``transcription_id``, ``status`` (the status Bird reported) and
+    ``transcription`` (the :class:`Transcription` as last seen, when known).
+    Raised by :meth:`RecordingsClient.get_transcription_content` and
+    :meth:`RecordingsClient.download_transcription` while it is still
+    ``accepted`` or ``ongoing``; wait with
+    :meth:`RecordingsClient.wait_for_transcription` first.
+    """
+
+    def __init__(
+        self,
+        transcription_id: str,
+        status: str | None,
+        *,
+        transcription: Transcription | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.transcription_id = transcription_id
+        self.status = status
+        self.transcription = transcription
+        super().__init__(
+            message
+            or f"transcription {transcription_id} has no text: status is {status!r}, "
+            "text exists only for status 'available'"
+        )
+
+
+class TranscriptionFailedError(TranscriptionNotAvailableError):
+    """The transcription ended without text: status ``failed``, or ``absent`` (nothing to
+    transcribe, such as a recording without speech).
+
+    Check ``status`` to tell the two apart. Requesting a new transcription of
+    the same recording is the only remedy; for ``absent`` it will likely end
+    the same way.
+    """
+
+    def __init__(
+        self,
+        transcription_id: str,
+        status: str | None,
+        *,
+        transcription: Transcription | None = None,
+    ) -> None:
+        reason = "found nothing to transcribe" if status == "absent" else "failed"
+        super().__init__(
+            transcription_id,
+            status,
+            transcription=transcription,
+            message=f"transcription {transcription_id} {reason} (status {status!r})",
+        )
+
+
+class TranscriptionTimeoutError(BirdRecordingsError, TimeoutError):
+    """:meth:`RecordingsClient.wait_for_transcription` gave up: no final status in time.
+
+    Also a :class:`TimeoutError`. ``transcription_id``, ``timeout_s`` and
+    ``transcription`` (the last status seen, ``None`` if no poll succeeded).
+    The transcription is not cancelled: wait again, or poll it later.
+    """
+
+    def __init__(
+        self,
+        transcription_id: str,
+        timeout_s: float,
+        *,
+        transcription: Transcription | None = None,
+    ) -> None:
+        self.transcription_id = transcription_id
+        self.timeout_s = timeout_s
+        self.transcription = transcription
+        last = f"last status {str(transcription.status)!r}" if transcription else "no status seen"
+        super().__init__(
+            f"transcription {transcription_id} did not finish within {timeout_s:g} s ({last})"
+        )
 
 
 _STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {
