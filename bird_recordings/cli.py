@@ -1,7 +1,8 @@
 """The ``bird-recordings`` command line.
 
 ``bird-recordings demo`` downloads from the embedded emulator with faults on;
-``list``, ``get``, ``download``, ``sync``, ``delete`` and ``metrics`` work on a
+``list``, ``get``, ``download``, ``sync``, ``delete``, ``metrics`` and
+``transcribe`` work on a
 real Bird workspace (``BIRD_ACCESS_KEY``, ``BIRD_WORKSPACE_ID``);
 ``emulator`` runs the emulator as a server. Run ``bird-recordings --help``.
 
@@ -30,6 +31,7 @@ from ._cli.common import (
 from ._cli.demo import cmd_demo
 from ._cli.parser import build_parser
 from ._cli.sync import cmd_sync
+from ._cli.transcribe import cmd_transcribe
 from ._cli.ui import UI
 
 __all__ = ["main"]
@@ -44,6 +46,7 @@ _COMMANDS: dict[str, Command] = {
     "sync": cmd_sync,
     "delete": cmd_delete,
     "metrics": cmd_metrics,
+    "transcribe": cmd_transcribe,
 }
 
 

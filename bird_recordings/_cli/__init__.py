@@ -5,8 +5,9 @@
 - :mod:`.naming`: ``--name`` templates and the check that keeps files under ``--out``.
 - :mod:`.transfer`: the bounded download pool, progress, summary and Ctrl-C.
 - :mod:`.manifest`: the ``sync`` manifest (JSON lines, append-only, compacted atomically).
-- :mod:`.commands`, :mod:`.sync`, :mod:`.demo`: the commands.
+- :mod:`.commands`, :mod:`.sync`, :mod:`.transcribe`, :mod:`.demo`: the commands.
 - :mod:`.parser`: argparse.
 
-Only the public API (``import bird_recordings as br``) is used here.
+Only the public API (``import bird_recordings as br``) is used here, except the
+library's locale check, which ``transcribe`` runs before any request.
 """

@@ -6,7 +6,12 @@ downloaded recording::
 
     {"id": …, "path": "2024/05/01/….mp3", "size_bytes": …, "etag": "\"…\"",
      "md5": …, "status": "available", "updated_at": "…Z", "fetched_at": "…Z",
-     "recording": {…metadata without the presigned URL…}}
+     "recording": {…metadata without the presigned URL…},
+     "transcript_id": …, "transcript_path": "2024/05/01/….vtt",
+     "transcript_format": "vtt", "transcript_size_bytes": …}
+
+The ``transcript_*`` keys are there once ``sync --with-transcripts`` saved the
+recording's transcript (``null`` otherwise).
 
 An entry is appended (and flushed) right after its file is renamed into
 place, so the manifest never names a file that is not complete; a later line
@@ -51,6 +56,10 @@ class Entry:
     fetched_at: str
     recording: dict[str, Any] = attrs.field(factory=dict)
     deleted_remote: bool = False
+    transcript_id: str | None = None
+    transcript_path: str | None = None
+    transcript_format: str | None = None
+    transcript_size_bytes: int | None = None
 
     @classmethod
     def from_download(cls, recording: br.Recording, path: str, result: br.DownloadResult) -> Entry:

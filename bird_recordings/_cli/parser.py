@@ -14,6 +14,7 @@ __all__ = ["build_parser"]
 
 _FMT: Final = argparse.RawDescriptionHelpFormatter
 _STATUSES: Final = "accepted, ongoing, paused, completed, available, absent, failed"
+_TRANSCRIPT_FORMATS: Final = ("vtt", "srt", "txt", "json")
 
 _MAIN_EPILOG: Final = """\
 examples:
@@ -22,6 +23,7 @@ examples:
   bird-recordings list --since 7d --status available
   bird-recordings download --all --since 2024-05-01 --out archive
   bird-recordings sync --out archive --name '{created_at:%Y/%m/%d}/{id}.mp3'
+  bird-recordings transcribe ID --locale en-GB --out transcripts
 
 credentials come from BIRD_ACCESS_KEY, BIRD_WORKSPACE_ID and BIRD_API_URL
 (or --access-key, --workspace, --api-url).
@@ -228,7 +230,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete each recording from Bird once its file is verified on disk (asks first)",
     )
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sync.add_argument(
+        "--with-transcripts",
+        action="store_true",
+        help="also save each transcribed recording's available transcript next to its "
+        "audio (<name>.<format>), recorded in the manifest",
+    )
+    sync.add_argument(
+        "--transcript-format",
+        choices=_TRANSCRIPT_FORMATS,
+        default="vtt",
+        help="format of saved transcripts (default: vtt)",
+    )
     _filters(sync)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        parents=[common],
+        help="request transcriptions of recordings (optionally wait and save them)",
+        description=textwrap.dedent(
+            """\
+            Ask Bird to transcribe each recording. With --wait, follow each transcription
+            until it is available, failed or absent (nothing to transcribe); with --out,
+            also save the text as <out>/<recording id>.<format> (implies --wait).
+            A request is never sent twice: if one fails on a dropped connection or a 5xx,
+            it may have been created anyway, so look before asking again."""
+        ),
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              bird-recordings transcribe 5b74ee9e-9d45-473a-82cd-f1f7feea6bbd
+              bird-recordings transcribe ID1 ID2 --locale nl-NL --wait --timeout 600
+              bird-recordings transcribe ID1 --format srt --out transcripts"""
+        ),
+        formatter_class=_FMT,
+    )
+    transcribe.add_argument("ids", nargs="+", metavar="ID", help="recording id")
+    transcribe.add_argument(
+        "--locale",
+        default="en-US",
+        help="spoken language, as Bird spells it (default: en-US; e.g. nl-NL, en-GB-WLS)",
+    )
+    transcribe.add_argument(
+        "--wait", action="store_true", help="wait until each transcription is done"
+    )
+    transcribe.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="give up waiting after S seconds per transcription (default: 300)",
+    )
+    transcribe.add_argument(
+        "--format",
+        choices=_TRANSCRIPT_FORMATS,
+        default="vtt",
+        help="format of saved transcripts (default: vtt)",
+    )
+    transcribe.add_argument("--out", metavar="DIR", help="save transcripts in DIR")
+    transcribe.add_argument("--overwrite", action="store_true", help="replace existing files")
 
     delete = commands.add_parser(
         "delete",

@@ -28,6 +28,7 @@ from .common import (
 )
 from .manifest import Entry, Manifest
 from .naming import NameTemplate
+from .transcribe import sync_transcripts
 from .transfer import Job, count_all, plan_jobs, run_interruptible, run_jobs
 from .ui import UI, ItemOutcome, ProgressView, Tally, short_reason
 
@@ -173,6 +174,16 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
                         view=view,
                         on_outcome=on_outcome,
                     )
+                    if args.with_transcripts:
+                        await sync_transcripts(
+                            client,
+                            manifest,
+                            recordings,
+                            fmt=args.transcript_format,
+                            view=view,
+                            tally=tally,
+                            ui=ui,
+                        )
                     if args.delete_remote:
                         view.status("deleting verified recordings from Bird")
                         await _delete_remote(client, manifest, current + fetched, view, tally, ui)

@@ -81,6 +81,7 @@ class Tally:
     exists: int = 0
     failed: int = 0
     deleted_remote: int = 0
+    transcripts: int = 0
     bytes_downloaded: int = 0
     planned: int = 0
     failures: list[tuple[str, str]] = attrs.field(factory=list)
@@ -134,6 +135,8 @@ class Tally:
         rows.append(("failed", str(self.failed)))
         if self.deleted_remote:
             rows.append(("deleted from Bird", str(self.deleted_remote)))
+        if self.transcripts:
+            rows.append(("transcripts saved", str(self.transcripts)))
         rows += [
             ("bytes", format_bytes(self.bytes_downloaded)),
             ("elapsed", f"{elapsed:.1f} s"),
@@ -159,6 +162,7 @@ class Tally:
             "exists": self.exists,
             "failed": self.failed,
             "deleted_remote": self.deleted_remote,
+            "transcripts": self.transcripts,
             "bytes": self.bytes_downloaded,
             "elapsed_s": round(self.elapsed_s, 3),
             "bytes_per_s": round(self.bytes_per_s),
