@@ -126,8 +126,10 @@ class Transport:
         self._pool_size = pool_size
         self._trace_configs = list(trace_configs or ())
         self.user_agent = user_agent
+        # No sock_read: it could never fire before ``total`` of the same length, and
+        # aiohttp re-arms its timer on every chunk (~10 us per API request).
         self.api_timeout = aiohttp.ClientTimeout(
-            total=api_timeout_s, sock_connect=connect_timeout_s, sock_read=api_timeout_s
+            total=api_timeout_s, sock_connect=connect_timeout_s
         )
         # Media: no total limit (a 2 GiB file on a slow link must finish); a
         # stall — no bytes for stall_timeout_s — is what fails.
