@@ -293,10 +293,14 @@ def run_scenario(ctx: Context, sc: Scenario, pairs: int) -> dict[str, Any]:
             ids = server.call("ids")["ids"]
         runs: dict[str, list[dict[str, Any]]] = {side: [] for side in (*sc.sides, CURL)}
         n_pairs = sc.pairs or pairs
-        for index in range(n_pairs):
+        # One unrecorded baseline run first warms the server (rendered JSON, sockets).
+        warmup = 0 if sc.pairs else 1
+        for index in range(-warmup, n_pairs):
             order = list(sc.sides if index % 2 == 0 else reversed(sc.sides))
             if sc.curl:
                 order.append(CURL)
+            if index < 0:
+                order = [RAW]
             for side in order:
                 directory = Path(tempfile.mkdtemp(prefix=f"{sc.name}-{side}-", dir=ctx.work))
                 server.call("faults", reset=None, status=None)
@@ -329,9 +333,11 @@ def run_scenario(ctx: Context, sc: Scenario, pairs: int) -> dict[str, Any]:
                 if side != IDLE:
                     result["rate"] = rate(result, sc.kind)
                     result["files_per_s"] = result.get("files", 0) / max(result["wall_s"], 1e-9)
-                runs[side].append(result)
+                if index >= 0:
+                    runs[side].append(result)
                 if ctx.verbose:
-                    print(f"  {sc.name:9} {side:8} {_brief(result)}", file=sys.stderr)
+                    label = side if index >= 0 else "warm-up"
+                    print(f"  {sc.name:9} {label:9} {_brief(result)}", file=sys.stderr)
         return summarise(sc, {side: r for side, r in runs.items() if r})
     finally:
         server.close()
