@@ -48,7 +48,30 @@ def build_parser(prog: str = "python -m bird_recordings.emulator") -> argparse.A
     parser.add_argument(
         "--no-request-log", action="store_true", help="do not keep a log of requests (benchmarks)"
     )
+    parser.add_argument(
+        "--transcript-delivery",
+        choices=("body", "redirect"),
+        default="body",
+        help="transcript content as a 200 body or a 307 to storage (default: body)",
+    )
+    parser.add_argument(
+        "--transcription-schedule",
+        type=_schedule,
+        default=(2.0, 7.0),
+        metavar="ACCEPTED_S,ONGOING_S",
+        help="seconds a transcription is accepted, then ongoing (default: 2,7)",
+    )
     return parser
+
+
+def _schedule(text: str) -> tuple[float, float]:
+    try:
+        accepted, ongoing = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected two numbers: ACCEPTED_S,ONGOING_S") from None
+    if accepted < 0 or ongoing < 0:
+        raise argparse.ArgumentTypeError("the schedule's seconds must be >= 0")
+    return accepted, ongoing
 
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
@@ -65,6 +88,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         api_port=args.port,
         storage_port=args.storage_port,
         log_requests=not args.no_request_log,
+        transcript_delivery=args.transcript_delivery,
+        transcription_schedule_s=args.transcription_schedule,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -382,3 +382,25 @@ async def test_body_faults_cut_transcript_content(api: Api) -> None:
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
+
+
+def test_process_options_for_transcriptions() -> None:
+    from bird_recordings.emulator._process import build_parser
+
+    args = build_parser().parse_args(
+        ["--transcript-delivery", "redirect", "--transcription-schedule", "0,1.5"]
+    )
+    assert args.transcript_delivery == "redirect"
+    assert args.transcription_schedule == (0.0, 1.5)
+    defaults = build_parser().parse_args([])
+    assert (defaults.transcript_delivery, defaults.transcription_schedule) == ("body", (2.0, 7.0))
+    for bad in ("1", "a,b", "-1,2"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--transcription-schedule", bad])
+
+
+def test_emulator_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="transcript_delivery"):
+        BirdEmulator(recordings=0, transcript_delivery="email")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="schedule"):
+        BirdEmulator(recordings=0, transcription_schedule_s=(1, -1))
