@@ -39,8 +39,15 @@ class _SourceFailed:
 
 async def _as_async(source: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
     if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
+        iterator = aiter(source)
+        try:
+            async for item in iterator:
+                yield item
+        finally:
+            # Close what we created (a pager's item generator) when the fan-out
+            # stops early, so its connection and page fetches end now, not at GC.
+            if iterator is not source and hasattr(iterator, "aclose"):
+                await iterator.aclose()
     else:
         for item in source:
             yield item

@@ -24,7 +24,6 @@ from ._constants import (
     LIST_LIMIT_MIN,
     PAGE_TOKEN_MAX_CHARS,
 )
-from ._converter import format_datetime
 from ._errors import (
     APIStatusError,
     InvalidArgumentError,
@@ -118,7 +117,9 @@ def _check_time(value: datetime | None, name: str) -> str | None:
         raise InvalidArgumentError(
             f"{name} must be timezone-aware (for example datetime(..., tzinfo=UTC))"
         )
-    return format_datetime(value)
+    # Full microsecond precision: Bird reads 0-9 fractional digits, and rounding
+    # an end_at down to milliseconds would drop up to 999 us of recordings.
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def check_page_token(page_token: str | None) -> None:

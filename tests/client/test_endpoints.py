@@ -129,11 +129,11 @@ async def test_base_url_trailing_slash(fake_clock: FakeClock, aioresponses_compa
         ({"status": "failed"}, {"status": "failed"}),
         (
             {"start_at": datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)},
-            {"startAt": "2024-01-02T03:04:05.600Z"},
+            {"startAt": "2024-01-02T03:04:05.600000Z"},
         ),
         (
             {"end_at": datetime(2024, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))},
-            {"endAt": "2024-01-02T03:04:05.000Z"},
+            {"endAt": "2024-01-02T03:04:05.000000Z"},
         ),
         ({"from_number": "+3197004499436"}, {"from": "+3197004499436"}),
         ({"to_number": "+351919150029"}, {"to": "+351919150029"}),
@@ -179,8 +179,8 @@ async def test_all_filters_together(client: br.RecordingsClient, aioresponses_co
         "id": "call",
         "direction": "outgoing",
         "status": "available",
-        "startAt": "2024-01-01T00:00:00.000Z",
-        "endAt": "2024-02-01T00:00:00.000Z",
+        "startAt": "2024-01-01T00:00:00.000000Z",
+        "endAt": "2024-02-01T00:00:00.000000Z",
         "from": "+1",
         "to": "+2",
     }

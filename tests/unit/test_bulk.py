@@ -190,6 +190,31 @@ async def test_breaking_early_cancels_workers() -> None:
     assert pending == []
 
 
+async def test_stopping_early_closes_the_iterator_it_created_from_an_async_iterable() -> None:
+    closed: list[str] = []
+
+    class Listing:
+        """Like a pager: each ``async for`` creates a new generator."""
+
+        def __aiter__(self) -> AsyncIterator[int]:
+            return self._items()
+
+        async def _items(self) -> AsyncIterator[int]:
+            try:
+                for i in range(100):
+                    yield i
+            finally:
+                closed.append("items")
+
+    async def fn(i: int) -> int:
+        return i
+
+    async with aclosing(closable(bounded_map(Listing(), fn, concurrency=2))) as results:
+        async for _ in results:
+            break
+    assert closed == ["items"]
+
+
 async def test_cancelling_the_consumer_cancels_the_workers() -> None:
     cancelled: list[int] = []
     started = asyncio.Event()

@@ -100,8 +100,8 @@ def test_list_params_every_filter() -> None:
         "id": "call-1",
         "direction": "incoming",
         "status": "available",
-        "startAt": "2024-01-02T03:04:05.678Z",
-        "endAt": "2024-01-03T03:00:00.000Z",
+        "startAt": "2024-01-02T03:04:05.678901Z",  # full precision, not ms
+        "endAt": "2024-01-03T03:00:00.000000Z",
         "from": "+31970",
         "to": "+35191",
     }
