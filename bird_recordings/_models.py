@@ -257,6 +257,8 @@ class Transcription:
     and ``summary`` are set by Bird when it has them; ``url`` may be a
     presigned storage URL, so it is redacted in ``repr``: fetch the text with
     :meth:`RecordingsClient.get_transcription_content` instead of using it.
+    Bird does not document the shape of ``summary``: it is kept as decoded
+    JSON (usually a string), so an unexpected shape never fails the call.
     """
 
     id: str
@@ -267,7 +269,7 @@ class Transcription:
     updated_at: datetime
     stereo: bool | None = None
     url: str | None = field(default=None, repr=_repr_url)
-    summary: str | None = None
+    summary: Any = None
 
     @property
     def is_available(self) -> bool:

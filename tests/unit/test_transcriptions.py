@@ -221,3 +221,11 @@ def test_errors() -> None:
     assert isinstance(timeout, TimeoutError)
     assert isinstance(timeout, br.BirdRecordingsError)
     assert "300 s" in str(timeout)
+
+
+def test_summary_of_an_undocumented_shape_is_kept_as_json() -> None:
+    from bird_recordings._converter import converter, structure
+
+    payload = _payload("available", summary={"text": "A call.", "topics": ["billing"]})
+    model = structure(payload, br.Transcription, what="t", conv=converter)
+    assert model.summary == {"text": "A call.", "topics": ["billing"]}
