@@ -730,7 +730,17 @@ class MediaEngine:
                 report(False)
             await sink.flush()
             self._verify(transfer, sink)
-            await sink.commit()
+            commit = asyncio.ensure_future(sink.commit())
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                # The rename runs in a thread and cannot be stopped halfway: let it
+                # end, so the target is either the complete file or untouched and
+                # no temporary file is left, then honour the cancellation.
+                await asyncio.wait({commit})
+                if not commit.cancelled() and commit.exception() is None:
+                    committed = True
+                raise
             committed = True
         finally:
             if not committed:

@@ -103,13 +103,17 @@ async def test_interrupted_sync_resumes_and_completes(
     assert "interrupted" in stderr.decode()
     assert "Sync summary" in output  # the summary is still printed
 
-    # Consistent: the manifest names exactly the complete files, nothing partial remains.
+    # Consistent: every manifest entry is a complete file and nothing partial
+    # remains. A Ctrl-C that lands between a file's rename and its manifest line
+    # leaves a complete file the manifest does not name yet; the rerun fetches it.
     entries = manifest_entries(folder)
     files = {p.name for p in folder.iterdir()} - {MANIFEST}
-    assert files == {f"{rid}.mp3" for rid in entries}
+    assert {f"{rid}.mp3" for rid in entries} <= files
+    assert len(files) - len(entries) <= 2  # at most the downloads in flight
     assert 3 <= len(entries) < len(available(emu))
-    for rid in entries:
-        assert sha256(folder / f"{rid}.mp3") == emu.media_digest(rid, "sha256")
+    for name in files:
+        rid = name.removesuffix(".mp3")
+        assert sha256(folder / name) == emu.media_digest(rid, "sha256")
 
     slow.cancel()
     emu.clear_requests()

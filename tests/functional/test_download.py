@@ -509,17 +509,14 @@ async def test_recording_deleted_after_resolution_raises_not_found(
 
 
 async def test_concurrent_consumers_share_one_resolution_and_one_refresh(
-    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+    emu: BirdEmulator, emu_client: br.RecordingsClient
 ) -> None:
     rec = emu.add_recording(size_bytes=200_000)
-    emu.faults.expire_early(count=2, recording_id=rec.id)
-    first, second = await asyncio.gather(
-        emu_client.download_recording(rec.id, tmp_path / "a.mp3"),
-        emu_client.download_recording(rec.id, tmp_path / "b.mp3"),
-    )
-    digest = emu.media_digest(rec.id, "sha256")
-    assert sha256(first.path) == digest
-    assert sha256(second.path) == digest
-    # One .mp3 request to resolve, one shared refresh after both URLs died.
+    urls = await asyncio.gather(*(emu_client.get_media_url(rec.id) for _ in range(5)))
+    assert len({u.url for u in urls}) == 1
+    assert len(mp3_requests(emu)) == 1
+    # Five transfers whose URL died at once ask for one refresh between them.
+    engine = emu_client._media
+    refreshed = await asyncio.gather(*(engine.refresh_url(rec.id, stale=urls[0]) for _ in range(5)))
+    assert len({u.url for u in refreshed}) == 1
     assert len(mp3_requests(emu)) == 2
-    assert first.url_refreshes == second.url_refreshes == 1
