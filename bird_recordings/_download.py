@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import OrderedDict
@@ -708,8 +709,9 @@ class MediaEngine:
             hash_md5=verify_md5,
             fsync=fsync,
         )
-        # Checks the target (DestinationExistsError) before any request is sent.
-        await sink.open()
+        # DestinationExistsError before any request is sent (the rename re-checks).
+        if not overwrite and _overall is None:
+            sink.check_target()
         committed = False
         try:
             recording_id, media_url = await self.resolve(ref)
@@ -728,19 +730,10 @@ class MediaEngine:
                     continue
                 await sink.write(event)
                 report(False)
-            await sink.flush()
-            self._verify(transfer, sink)
-            commit = asyncio.ensure_future(sink.commit())
-            try:
-                await asyncio.shield(commit)
-            except asyncio.CancelledError:
-                # The rename runs in a thread and cannot be stopped halfway: let it
-                # end, so the target is either the complete file or untouched and
-                # no temporary file is left, then honour the cancellation.
-                await asyncio.wait({commit})
-                if not commit.cancelled() and commit.exception() is None:
-                    committed = True
-                raise
+            # Written, hashed, checked and renamed in the writer thread. If we are
+            # cancelled meanwhile, discard() below waits for that job, so the
+            # target ends up complete or untouched and no temp file remains.
+            await sink.commit(functools.partial(self._verify, transfer))
             committed = True
         finally:
             if not committed:
@@ -751,30 +744,34 @@ class MediaEngine:
             path=target,
             size_bytes=transfer.offset,
             etag=transfer.etag,
-            md5=sink.md5_hexdigest(),
+            md5=sink.md5,
             elapsed_s=self.clock.monotonic() - started,
             resumes=transfer.counters.resumes,
             url_refreshes=transfer.counters.url_refreshes,
             restarts=transfer.counters.restarts,
         )
 
-    def _verify(self, transfer: _Transfer, sink: FileSink) -> None:
+    @staticmethod
+    def _verify(transfer: _Transfer, written: int, md5: str | None) -> None:
+        """Refuse a file whose size or MD5 is not what the storage promised.
+
+        Runs in the writer thread, before the rename.
+        """
         rid = transfer.recording_id
         if transfer.total is not None and transfer.offset != transfer.total:
             raise IntegrityError(
                 f"recording {rid}: got {transfer.offset} bytes, expected {transfer.total}",
                 recording_id=rid,
             )
-        if sink.bytes_written != transfer.offset:
+        if written != transfer.offset:
             raise IntegrityError(
-                f"recording {rid}: wrote {sink.bytes_written} bytes of {transfer.offset}",
+                f"recording {rid}: wrote {written} bytes of {transfer.offset}",
                 recording_id=rid,
             )
         expected = proto.is_md5_etag(transfer.etag)
-        actual = sink.md5_hexdigest()
-        if expected and actual and expected != actual:
+        if expected and md5 and expected != md5:
             raise IntegrityError(
-                f"recording {rid}: MD5 of the received bytes is {actual}, "
+                f"recording {rid}: MD5 of the received bytes is {md5}, "
                 f"the storage ETag says {expected}",
                 recording_id=rid,
             )
@@ -826,7 +823,8 @@ class MediaEngine:
             recording_id = ref.id if isinstance(ref, Recording) else str(ref)
             try:
                 target = self._target(ref, recording_id, folder, is_folder=True)
-                if not overwrite and await loop.run_in_executor(self.executor(), target.exists):
+                # One stat on the loop (microseconds) beats a thread hop per file.
+                if not overwrite and target.exists():
                     rid, media_url = await self.resolve(ref)
                     if await self._matches_existing(rid, media_url, target):
                         size = (await loop.run_in_executor(self.executor(), target.stat)).st_size

@@ -1,9 +1,11 @@
 """Safe local files: write to a temporary file beside the target, then rename.
 
-All file-system calls run on a small thread pool, batched (one hop per ~1 MiB,
-not per chunk), so the event loop never blocks on disk I/O or hashing —
-this library runs inside web servers. hashlib releases the GIL on large
-buffers, so MD5 runs in parallel with the network reads.
+All file-system calls run on a small thread pool, batched, so the event loop
+never blocks on disk I/O or hashing — this library runs inside web servers.
+Each hand-off to a thread costs a context switch, so they are few: the
+temporary file is created lazily by the first batch, and a file that fits in
+one batch (2 MiB) is created, written, hashed, verified and renamed in a single
+hand-off. hashlib releases the GIL on large buffers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Final
@@ -23,7 +26,7 @@ from ._errors import DestinationExistsError, FileWriteError
 
 __all__ = ["FileSink", "file_md5", "temp_path_for"]
 
-WRITE_BATCH_BYTES: Final = 1024 * 1024
+WRITE_BATCH_BYTES: Final = 2 * 1024 * 1024
 
 # Indirection so tests can simulate a full disk without touching the os module.
 _write = os.write
@@ -63,7 +66,10 @@ def _os_error(action: str, path: Path, exc: OSError) -> FileWriteError:
 class FileSink:
     """Streams bytes into ``<dir>/.<name>.<random>.part`` and renames it into place.
 
-    ``open`` → ``write``… → ``commit`` on success; ``discard`` on any failure.
+    ``check_target`` → ``write``… → ``commit`` on success; ``discard`` on any
+    failure. At most one batch is in a writer thread at a time, so the file
+    descriptor and the hasher are never used by two threads at once, and the
+    next batch fills while the previous one is written.
     """
 
     def __init__(
@@ -75,100 +81,62 @@ class FileSink:
         self._overwrite = overwrite
         self._hash = hash_md5
         self._fsync = fsync
-        self._fd: int | None = None
+        self._fd: int | None = None  # set by the writer thread
         self._hasher = hashlib.md5(usedforsecurity=False) if hash_md5 else None
         self._batch: list[bytes] = []
         self._batch_bytes = 0
         self._pending: asyncio.Future[None] | None = None
         self.bytes_written = 0
+        self.md5: str | None = None
 
-    async def _run(self, fn: object, *args: object) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
-
-    def _open_sync(self) -> int:
+    def check_target(self) -> None:
+        """Refuse an existing target unless overwriting (one ``stat``, before any request)."""
         if not self._overwrite and self.final.exists():
             raise DestinationExistsError(f"{self.final} exists; pass overwrite=True to replace it")
+
+    # -- writer-thread side ---------------------------------------------------
+
+    def _create(self) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-            return os.open(self.temp, flags, 0o644)
+            try:
+                return os.open(self.temp, flags, 0o644)
+            except FileNotFoundError:
+                self.final.parent.mkdir(parents=True, exist_ok=True)
+                return os.open(self.temp, flags, 0o644)
         except OSError as exc:
             raise _os_error("create a temporary file for", self.final, exc) from exc
 
-    async def open(self) -> None:
-        """Create the temporary file (refusing an existing target unless overwriting)."""
-        loop = asyncio.get_running_loop()
-        opening = loop.run_in_executor(self._executor, self._open_sync)
+    def _write_batch(self, batch: list[bytes], size: int) -> None:
+        if self._fd is None:
+            self._fd = self._create()
         try:
-            # Shielded: a cancelled await must not lose the fd the thread still creates.
-            self._fd = await asyncio.shield(opening)
-        except asyncio.CancelledError:
-            # The thread runs on regardless; remove its file once it is done.
-            opening.add_done_callback(self._discard_opened)
-            raise
-
-    def _discard_opened(self, opening: asyncio.Future[int]) -> None:
-        if opening.cancelled() or opening.exception() is not None:
-            return
-        os.close(opening.result())
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.temp)
-
-    async def write(self, chunk: bytes) -> None:
-        """Queue ``chunk``; a full batch is handed to the writer thread."""
-        self._batch.append(chunk)
-        self._batch_bytes += len(chunk)
-        if self._batch_bytes >= WRITE_BATCH_BYTES:
-            await self._flush()
-
-    async def _wait_pending(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            try:
-                await pending
-            except OSError as exc:
-                raise _os_error("write", self.final, exc) from exc
-
-    async def _flush(self) -> None:
-        # One batch in flight while the next one fills: writes overlap with reads.
-        await self._wait_pending()
-        if not self._batch:
-            return
-        batch, self._batch = self._batch, []
-        self.bytes_written += self._batch_bytes
-        self._batch_bytes = 0
-        loop = asyncio.get_running_loop()
-        assert self._fd is not None
-        self._pending = loop.run_in_executor(
-            self._executor, _write_all, self._fd, batch, self._hasher
-        )
-
-    def _truncate_sync(self) -> None:
-        assert self._fd is not None
-        os.ftruncate(self._fd, 0)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-
-    async def restart(self) -> None:
-        """Drop everything written so far (the object changed; start from zero)."""
-        self._batch, self._batch_bytes = [], 0
-        await self._wait_pending()
-        try:
-            await self._run(self._truncate_sync)
+            _write_all(self._fd, batch, self._hasher)
         except OSError as exc:
-            raise _os_error("truncate", self.temp, exc) from exc
-        self.bytes_written = 0
-        if self._hash:
-            self._hasher = hashlib.md5(usedforsecurity=False)
+            raise _os_error("write", self.final, exc) from exc
+        self.bytes_written += size
 
-    def _commit_sync(self) -> None:
-        assert self._fd is not None
+    def _finish(
+        self, batch: list[bytes], size: int, check: Callable[[int, str | None], None]
+    ) -> None:
+        self._write_batch(batch, size)
+        self.md5 = self._hasher.hexdigest() if self._hasher is not None else None
+        check(self.bytes_written, self.md5)
         fd, self._fd = self._fd, None
+        assert fd is not None
         try:
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._move_into_place()
+        except DestinationExistsError:
+            raise
+        except OSError as exc:
+            raise _os_error("finish", self.final, exc) from exc
+
+    def _move_into_place(self) -> None:
         if self._overwrite:
             os.replace(self.temp, self.final)
             return
@@ -187,45 +155,85 @@ class FileSink:
             return
         os.unlink(self.temp)
 
-    async def flush(self) -> None:
-        """Write out everything queued so far."""
-        await self._flush()
-        await self._wait_pending()
+    def _truncate(self) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+                os.lseek(self._fd, 0, os.SEEK_SET)
+            except OSError as exc:
+                raise _os_error("truncate", self.temp, exc) from exc
+        self.bytes_written = 0
+        if self._hash:
+            self._hasher = hashlib.md5(usedforsecurity=False)
 
-    def md5_hexdigest(self) -> str | None:
-        """MD5 of what was written, once :meth:`flush` returned."""
-        return self._hasher.hexdigest() if self._hasher is not None else None
-
-    async def commit(self) -> None:
-        """Close the temporary file and move it to the final name."""
-        await self.flush()
-        try:
-            await self._run(self._commit_sync)
-        except DestinationExistsError:
-            raise
-        except OSError as exc:
-            raise _os_error("finish", self.final, exc) from exc
-
-    def _discard_sync(self) -> None:
+    def _cleanup(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp)
 
+    # -- event-loop side --------------------------------------------------------
+
+    def _take_batch(self) -> tuple[list[bytes], int]:
+        batch, size = self._batch, self._batch_bytes
+        self._batch, self._batch_bytes = [], 0
+        return batch, size
+
+    async def _wait_pending(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        # Shielded: if we are cancelled, the job stays known to discard(), which
+        # must not close the file under a thread that is still writing it.
+        await asyncio.shield(pending)
+        self._pending = None
+
+    async def write(self, chunk: bytes) -> None:
+        """Queue ``chunk``; a full batch is handed to the writer thread."""
+        self._batch.append(chunk)
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes >= WRITE_BATCH_BYTES:
+            await self._wait_pending()
+            batch, size = self._take_batch()
+            loop = asyncio.get_running_loop()
+            self._pending = loop.run_in_executor(self._executor, self._write_batch, batch, size)
+
+    async def restart(self) -> None:
+        """Drop everything written so far (the object changed; start from zero)."""
+        self._take_batch()
+        await self._wait_pending()
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(self._executor, self._truncate)
+        await self._wait_pending()
+
+    async def commit(self, check: Callable[[int, str | None], None]) -> None:
+        """Write the rest, run ``check(bytes_written, md5)`` and rename into place.
+
+        ``check`` runs in the writer thread and raises to refuse the file. If
+        the caller is cancelled meanwhile, the job runs to its end (a rename
+        cannot be stopped halfway) and :meth:`discard` waits for it: the target
+        is then either the complete file or untouched.
+        """
+        await self._wait_pending()
+        batch, size = self._take_batch()
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(self._executor, self._finish, batch, size, check)
+        await self._wait_pending()
+
     async def discard(self) -> None:
         """Remove the temporary file; safe to call after any failure, even when cancelled."""
-        self._batch = []
+        self._take_batch()
         pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
             try:
                 await asyncio.shield(pending)
             except asyncio.CancelledError:
-                # Cancelled again: finish the clean-up when the write returns.
-                pending.add_done_callback(lambda _: self._discard_sync())
+                # Cancelled again: finish the clean-up when the thread returns.
+                pending.add_done_callback(lambda _: self._cleanup())
                 raise
-            except OSError:
+            except Exception:  # noqa: BLE001, S110 - the job's own error is already being raised
                 pass
         elif pending is not None and not pending.cancelled():
             pending.exception()  # retrieved, so asyncio does not log it
-        self._discard_sync()
+        self._cleanup()
