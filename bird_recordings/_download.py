@@ -698,10 +698,11 @@ class MediaEngine:
     ) -> DownloadResult:
         started = self.clock.monotonic()
         recording_id = self._recording_id(ref)
-        # From download_many, ``path`` is already the file's path.
-        target = self._target(
-            ref, recording_id, path, is_folder=False if _overall is not None else None
-        )
+        # From download_many, ``path`` is already the file's absolute path.
+        if _overall is not None and isinstance(path, Path):
+            target = path
+        else:
+            target = self._target(ref, recording_id, path)
         sink = FileSink(
             target,
             executor=self.executor(),
@@ -806,7 +807,7 @@ class MediaEngine:
         fsync: bool = False,
     ) -> AsyncGenerator[DownloadOutcome, None]:
         check_concurrency(concurrency)
-        folder = Path(directory)
+        folder = Path(directory).absolute()  # noqa: ASYNC240 - one getcwd per call
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import secrets
 from collections.abc import Callable
@@ -32,9 +33,18 @@ WRITE_BATCH_BYTES: Final = 2 * 1024 * 1024
 _write = os.write
 
 
+_RUN_TOKEN: Final = secrets.token_hex(3)
+_sequence = itertools.count()
+
+
 def temp_path_for(final: Path) -> Path:
-    """A hidden, unique temporary name in the target's own directory (same file system)."""
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    """A hidden, unique temporary name in the target's own directory (same file system).
+
+    Unique per process (pid, a random run token, a counter) without a system
+    call per file; ``O_EXCL`` on creation guards against anything else.
+    """
+    suffix = f"{os.getpid():x}{_RUN_TOKEN}{next(_sequence):x}"
+    return final.with_name(f".{final.name}.{suffix}{TEMP_SUFFIX}")
 
 
 def _write_all(fd: int, chunks: list[bytes], hasher: hashlib._Hash | None) -> None:
