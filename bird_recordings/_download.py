@@ -546,7 +546,7 @@ class MediaEngine:
         """The file I/O threads, created on first use."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=8, thread_name_prefix="bird-recordings-io"
+                max_workers=2, thread_name_prefix="bird-recordings-io"
             )
         return self._executor
 
