@@ -256,6 +256,7 @@ class _Transfer:
         restarts = 0
         skip = 0
         fresh = False  # a URL just issued by Bird is used at least once
+        forbidden_refreshed = False
         while True:
             if not fresh and self._expiring():
                 refreshes = await self._refresh("expires before the next request", refreshes)
@@ -345,6 +346,15 @@ class _Transfer:
                     raise await self.engine.not_found_error(
                         self.recording_id, self._storage_error(status, s3)
                     )
+                elif action == "forbidden" and not forbidden_refreshed:
+                    # A 403 that is not expiry (a bad or revoked signature, say a
+                    # stale URL from metadata): one fresh URL may cure it; a second
+                    # such 403 is final, never retried in a loop.
+                    forbidden_refreshed = True
+                    refreshes = await self._refresh(
+                        f"storage answered {status} {s3.code or ''}".strip(), refreshes
+                    )
+                    fresh = True
                 else:
                     cls = MediaURLExpiredError if action == "expired" else StorageError
                     raise self._storage_error(status, s3, cls)

@@ -520,3 +520,35 @@ async def test_concurrent_consumers_share_one_resolution_and_one_refresh(
     refreshed = await asyncio.gather(*(engine.refresh_url(rec.id, stale=urls[0]) for _ in range(5)))
     assert len({u.url for u in refreshed}) == 1
     assert len(mp3_requests(emu)) == 2
+
+
+async def test_a_bad_signature_is_cured_by_one_refresh(
+    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    rec = await emu_client.get_recording(available(emu)[0].id)
+    assert rec.url
+    signature = next(p for p in rec.url.split("&") if p.startswith("X-Amz-Signature="))
+    tampered = attrs.evolve(rec, url=rec.url.replace(signature, "X-Amz-Signature=" + "0" * 64))
+    emu.requests.clear()
+    result = await emu_client.download_recording(tampered, tmp_path)
+    assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
+    assert [r.status for r in storage_requests(emu)] == [403, 200]
+    assert result.url_refreshes == 1
+
+
+async def test_a_persistent_non_expiry_403_is_not_retried_forever(
+    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    rec = available(emu)[0]
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+        "<Message>Access Denied</Message></Error>"
+    )
+    emu.faults.status(403, origin="storage", count=None, body=body, content_type="application/xml")
+    with pytest.raises(br.StorageError) as info:
+        await emu_client.download_recording(rec.id, tmp_path)
+    assert not isinstance(info.value, br.MediaURLExpiredError)
+    assert info.value.status == 403
+    assert info.value.code == "AccessDenied"
+    assert len(storage_requests(emu)) == 2
+    assert leftovers(tmp_path) == []
