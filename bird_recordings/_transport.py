@@ -34,26 +34,38 @@ __all__ = ["RawResponse", "StreamResponse", "Transport", "map_errors"]
 logger: Final = logging.getLogger(LOGGER_NAME)
 
 
+# What the boundary translates; anything else (our own errors, CancelledError,
+# programming errors) passes through untouched.
+_FOREIGN: Final = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+def translate(exc: BaseException, url: str, what: str) -> BirdRecordingsError:
+    """Our exception for an aiohttp/OS error; raise it ``from exc``."""
+    if isinstance(exc, aiohttp.InvalidURL):
+        return InvalidArgumentError(f"invalid URL: {redact_url(url)}")
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return APITimeoutError(f"{what} timed out", url=url)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"{what}: the response body broke off ({exc})", url=url)
+    if isinstance(exc, aiohttp.ClientError):
+        return APIConnectionError(f"{what} failed: {type(exc).__name__}: {exc}", url=url)
+    return APIConnectionError(f"{what} failed: {exc}", url=url)
+
+
 @contextmanager
 def map_errors(url: str, what: str = "request") -> Iterator[None]:
     """Translate aiohttp/OS errors raised inside the block into ours, chained.
 
     ``CancelledError`` passes through untouched; our own errors are re-raised.
+    Hot paths (each API request, each body chunk) inline the same
+    ``except _FOREIGN`` + :func:`translate` instead of entering this.
     """
     try:
         yield
     except BirdRecordingsError:
         raise
-    except aiohttp.InvalidURL as exc:
-        raise InvalidArgumentError(f"invalid URL: {redact_url(url)}") from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(f"{what} timed out", url=url) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise APIConnectionError(f"{what}: the response body broke off ({exc})", url=url) from exc
-    except aiohttp.ClientError as exc:
-        raise APIConnectionError(f"{what} failed: {type(exc).__name__}: {exc}", url=url) from exc
-    except OSError as exc:
-        raise APIConnectionError(f"{what} failed: {exc}", url=url) from exc
+    except _FOREIGN as exc:
+        raise translate(exc, url, what) from exc
 
 
 @frozen
@@ -87,8 +99,10 @@ class StreamResponse:
         """Yield the body in chunks of at most ``chunk_size`` bytes."""
         content = self._response.content
         while True:
-            with map_errors(self._url, "media download"):
+            try:
                 chunk = await content.read(chunk_size)
+            except _FOREIGN as exc:
+                raise translate(exc, self._url, "media download") from exc
             if not chunk:
                 return
             yield chunk
@@ -180,7 +194,7 @@ class Transport:
         max_body_bytes: int | None = None,
     ) -> RawResponse:
         """Send one API request and read its whole (small) body."""
-        with map_errors(url, f"{method} request"):
+        try:
             async with self.session.request(
                 method,
                 url,
@@ -195,6 +209,8 @@ class Transport:
                 else:
                     body = await response.content.read(max_body_bytes)
                 return RawResponse(response.status, response.headers, body)
+        except _FOREIGN as exc:
+            raise translate(exc, url, f"{method} request") from exc
 
     @asynccontextmanager
     async def stream(

@@ -509,3 +509,14 @@ def test_is_md5_etag(etag: str | None, md5: str | None) -> None:
 )
 def test_presigned_lifetime(url: str, lifetime: float | None) -> None:
     assert proto.presigned_lifetime_s(url) == lifetime
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+def test_dot_segments_are_refused(bad: str) -> None:
+    with pytest.raises(br.InvalidArgumentError):
+        proto.recording_path("ws", bad)
+
+
+def test_plain_ids_are_not_requoted_and_others_are() -> None:
+    assert proto.recording_path("ws", "5b74ee9e-9d45") == "/workspaces/ws/recordings/5b74ee9e-9d45"
+    assert proto.recording_path("ws", "a/b c") == "/workspaces/ws/recordings/a%2Fb%20c"
