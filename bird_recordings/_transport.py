@@ -203,6 +203,8 @@ class Transport:
                 json=json_body,
                 allow_redirects=allow_redirects,
                 timeout=self.api_timeout,
+                # A borrowed session may raise on 4xx/5xx; statuses are ours to judge.
+                raise_for_status=False,
             ) as response:
                 if max_body_bytes is None:
                     body = await response.read()
@@ -228,6 +230,7 @@ class Transport:
                 allow_redirects=False,
                 timeout=self.media_timeout,
                 auto_decompress=False,
+                raise_for_status=False,
             )
             response = await context.__aenter__()
         try:

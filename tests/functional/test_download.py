@@ -552,3 +552,28 @@ async def test_a_persistent_non_expiry_403_is_not_retried_forever(
     assert info.value.code == "AccessDenied"
     assert len(storage_requests(emu)) == 2
     assert leftovers(tmp_path) == []
+
+
+async def test_a_borrowed_session_that_raises_for_status_does_not_change_behaviour(
+    emu: BirdEmulator, tmp_path: Path
+) -> None:
+    import aiohttp
+
+    rec = available(emu)[0]
+    emu.faults.status(503, origin="storage", count=1)
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        br.RecordingsClient(
+            emu.access_key,
+            emu.workspace_id,
+            base_url=emu.base_url,
+            session=session,
+            retry=br.RetryPolicy(backoff_initial_s=0.0),
+        ) as client,
+    ):
+        with pytest.raises(br.NotFoundError):
+            await client.get_recording("00000000-0000-4000-8000-000000000000")
+        result = await client.download_recording(rec.id, tmp_path)
+        assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
+        assert client.stats.storage_retries == 1
+        assert not session.closed
