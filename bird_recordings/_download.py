@@ -44,6 +44,7 @@ from ._errors import (
     DestinationExistsError,
     IntegrityError,
     InvalidArgumentError,
+    InvalidMediaURLError,
     MediaChangedError,
     MediaURLExpiredError,
     NotFoundError,
@@ -630,12 +631,20 @@ class MediaEngine:
             response = await api.send(
                 "GET",
                 path,
-                ok=tuple(_REDIRECT_STATUSES),
+                ok=(200, *_REDIRECT_STATUSES),
                 recording_id=recording_id,
                 allow_redirects=False,
             )
         except NotFoundError as exc:
             raise await self.not_found_error(recording_id, exc) from exc
+        if response.status == 200:
+            # Bird documents a 307 to storage; a body here would mean the API
+            # changed (or a proxy answered), and it is not what we verify.
+            raise InvalidMediaURLError(
+                f"recording {recording_id}: Bird answered the .mp3 request with 200 "
+                f"({response.headers.get('Content-Type', 'no Content-Type')}) instead of a "
+                "307 redirect to storage"
+            )
         location = proto.validate_media_location(
             response.headers.get("Location"), api_url=api.url(path), recording_id=recording_id
         )
