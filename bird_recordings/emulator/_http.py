@@ -130,10 +130,12 @@ async def send_body(
 
     A client that goes away mid-body is not an error here: the writer just stops.
     """
-    await response.prepare(request)
     transport = request.transport
     sent = 0
     try:
+        # Inside the try: a client that left before the headers went out is
+        # not an error either (aiohttp would log a traceback per request).
+        await response.prepare(request)
         for piece in chunks:
             chunk = piece
             if (
