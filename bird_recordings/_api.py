@@ -101,7 +101,8 @@ class APIRequester:
         limiter = self.post_limiter if method == "POST" else self.limiter
         retries = 0
         while True:
-            await limiter.acquire()
+            if limiter.rate is not None:
+                await limiter.acquire()
             started = self.clock.monotonic()
             try:
                 async with self._semaphore:
