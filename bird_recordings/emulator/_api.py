@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy, MultiMapping
+from multidict import MultiMapping
 
 from bird_recordings._constants import TRANSCRIPTION_LOCALES
 from bird_recordings._converter import converter, format_datetime, parse_datetime
@@ -222,18 +222,7 @@ class ApiOrigin:
             return response
         finally:
             if emu.log_requests:
-                emu.requests.append(
-                    RequestRecord(
-                        origin="api",
-                        method=request.method,
-                        path=request.path,
-                        raw_path=request.raw_path,
-                        query=MultiDictProxy(MultiDict(request.query)),
-                        headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                        status=response.status if response is not None else 500,
-                        recording_id=recording_id_in(request.path),
-                    )
-                )
+                emu.requests.append(RequestRecord.capture("api", request, response))
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization")

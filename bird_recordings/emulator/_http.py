@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 import attrs
 from aiohttp import web
-from multidict import CIMultiDictProxy, MultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._faults import BodyFault, ReplaceMediaFault, ResetFault, StallFault
 
@@ -65,6 +65,25 @@ class RequestRecord:
     headers: CIMultiDictProxy[str]
     status: int
     recording_id: str | None = None
+
+    @classmethod
+    def capture(
+        cls,
+        origin: Literal["api", "storage"],
+        request: web.BaseRequest,
+        response: web.StreamResponse | None,
+    ) -> RequestRecord:
+        """The record of ``request`` as answered by ``response`` (500 if none was made)."""
+        return cls(
+            origin=origin,
+            method=request.method,
+            path=request.path,
+            raw_path=request.raw_path,
+            query=MultiDictProxy(MultiDict(request.query)),
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
+            status=response.status if response is not None else 500,
+            recording_id=recording_id_in(request.path),
+        )
 
 
 class HttpDate:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Final
 from xml.sax.saxutils import escape
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from ._faults import (
     BodyFault,
@@ -152,18 +151,7 @@ class StorageOrigin:
             return response
         finally:
             if emu.log_requests:
-                emu.requests.append(
-                    RequestRecord(
-                        origin="storage",
-                        method=request.method,
-                        path=request.path,
-                        raw_path=request.raw_path,
-                        query=MultiDictProxy(MultiDict(request.query)),
-                        headers=CIMultiDictProxy(CIMultiDict(request.headers)),
-                        status=response.status if response is not None else 500,
-                        recording_id=recording_id_in(request.path),
-                    )
-                )
+                emu.requests.append(RequestRecord.capture("storage", request, response))
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
         headers: dict[str, str] = {}
