@@ -150,17 +150,9 @@ class ApiOrigin:
         return web.Response(status=status, body=json.dumps(payload).encode(), content_type=_JSON)
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
-        headers: dict[str, str] = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = self._emu._retry_after(fault)
-        if fault.body is not None:
-            body = fault.body.encode() if isinstance(fault.body, str) else fault.body
-            return web.Response(
-                status=fault.status,
-                body=body,
-                headers=headers,
-                content_type=fault.content_type or _JSON,
-            )
+        headers, given = self._emu._fault_response(fault, _JSON)
+        if given is not None:
+            return given
         reason = web.Response(status=fault.status).reason
         if fault.status in _HTML_STATUSES:
             html = (

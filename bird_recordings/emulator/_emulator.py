@@ -283,6 +283,27 @@ class BirdEmulator:
             raise ValueError("the clock only moves forward")
         self._offset_s += seconds
 
+    def _fault_response(
+        self, fault: StatusFault, default_content_type: str
+    ) -> tuple[dict[str, str], web.Response | None]:
+        """``Retry-After`` headers for a status fault, and its response if it has its own body.
+
+        Both origins share this; each renders its own default error body (JSON
+        for the API, S3 XML for storage) when the fault brings none.
+        """
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = self._retry_after(fault)
+        if fault.body is None:
+            return headers, None
+        body = fault.body.encode() if isinstance(fault.body, str) else fault.body
+        return headers, web.Response(
+            status=fault.status,
+            body=body,
+            headers=headers,
+            content_type=fault.content_type or default_content_type,
+        )
+
     def _retry_after(self, fault: StatusFault) -> str:
         value = fault.retry_after
         as_date = fault.retry_after_format == "http-date"

@@ -154,17 +154,9 @@ class StorageOrigin:
                 emu.requests.append(RequestRecord.capture("storage", request, response))
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
-        headers: dict[str, str] = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = self._emu._retry_after(fault)
-        if fault.body is not None:
-            body = fault.body.encode() if isinstance(fault.body, str) else fault.body
-            return web.Response(
-                status=fault.status,
-                body=body,
-                headers=headers,
-                content_type=fault.content_type or "application/xml",
-            )
+        headers, given = self._emu._fault_response(fault, "application/xml")
+        if given is not None:
+            return given
         reason = web.Response(status=fault.status).reason
         code, message = _STATUS_CODES.get(
             fault.status,
