@@ -51,7 +51,7 @@ from ._errors import (
     RecordingNotAvailableError,
     StorageError,
 )
-from ._files import FileSink, file_md5
+from ._files import FileSink, file_md5, settle_allocator
 from ._models import MediaURL, Recording, RecordingStatus
 from ._redact import redact_url
 from ._retry import RetryPolicy, parse_retry_after
@@ -556,6 +556,7 @@ class MediaEngine:
     def executor(self) -> ThreadPoolExecutor:
         """The file I/O threads, created on first use."""
         if self._executor is None:
+            settle_allocator()
             self._executor = ThreadPoolExecutor(
                 max_workers=2, thread_name_prefix="bird-recordings-io"
             )
