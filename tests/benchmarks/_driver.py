@@ -33,6 +33,8 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4194304", "MALLOC_TRIM_THRESHOLD_": "13
 LIB = "library"
 LIB_NO_MD5 = "lib-nomd5"  # verify_md5=False: the engine without the MD5 it owes the ETag
 RAW = "aiohttp"
+RAW_MD5 = "aiohttp+md5"  # the same baseline, also hashing on the loop: the library's work
+DOWNLOAD_SIDES = (LIB, LIB_NO_MD5, RAW, RAW_MD5)
 CURL = "curl"
 IDLE = "idle"
 
@@ -52,6 +54,9 @@ class Scenario:
     seeded: int = 0
     limit: int = 0
     pairs: int | None = None  # fixed number of pairs (else the run's --pairs)
+    # True: the measured processes run with glibc's default malloc settings (what
+    # users have) instead of MALLOC_ENV, which steadies the other scenarios.
+    default_malloc: bool = False
     targets: dict[str, float] = field(default_factory=dict)
 
 
@@ -66,6 +71,17 @@ def scenarios() -> list[Scenario]:
             count=1,
             size=500 * MIB,
             curl=True,
+            sides=DOWNLOAD_SIDES,
+            targets=bulk_targets,
+        ),
+        Scenario(
+            "large-glibc",
+            "download",
+            "1 x 500 MiB, default malloc settings",
+            count=1,
+            size=500 * MIB,
+            default_malloc=True,
+            sides=DOWNLOAD_SIDES,
             targets=bulk_targets,
         ),
         Scenario(
@@ -85,6 +101,7 @@ def scenarios() -> list[Scenario]:
             size=MIB,
             concurrency=16,
             curl=True,
+            sides=DOWNLOAD_SIDES,
             targets=bulk_targets,
         ),
         Scenario(
@@ -95,6 +112,7 @@ def scenarios() -> list[Scenario]:
             size=64 * 1024,
             concurrency=16,
             curl=True,
+            sides=DOWNLOAD_SIDES,
             targets=bulk_targets,
         ),
         Scenario(
@@ -191,15 +209,18 @@ class Context:
     verbose: bool
 
 
-def run_side(ctx: Context, job: dict[str, Any]) -> dict[str, Any]:
+def run_side(ctx: Context, job: dict[str, Any], *, default_malloc: bool = False) -> dict[str, Any]:
     """Run one measured side in a fresh process; return its JSON result."""
+    env = ctx.env
+    if default_malloc:
+        env = {key: value for key, value in env.items() if key not in MALLOC_ENV}
     job_file = ctx.work / "job.json"
     job_file.write_text(json.dumps(job))
     proc = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks._run", str(job_file)],
         capture_output=True,
         text=True,
-        env=ctx.env,
+        env=env,
         timeout=600,
         check=False,
     )
@@ -319,11 +340,11 @@ def run_scenario(ctx: Context, sc: Scenario, pairs: int) -> dict[str, Any]:
                         "concurrency": sc.concurrency,
                         "limit": sc.limit,
                         "cpu": ctx.client_cpu,
-                        "verify_md5": side != LIB_NO_MD5,
+                        "verify_md5": side in (LIB, RAW_MD5),
                     }
                     if sc.embedded:
                         job["embedded"] = {**sc.embedded, "load_cpu": ctx.server_cpu}
-                    result = run_side(ctx, job)
+                    result = run_side(ctx, job, default_malloc=sc.default_malloc)
                 result["server"] = server.call("counters")
                 if sc.kind == "download" and side != IDLE:
                     result["bad_files"] = verify(directory, digests)
@@ -376,6 +397,11 @@ _MEDIAN_KEYS = (
 )
 
 
+def _paired(side: list[dict[str, Any]], base: list[dict[str, Any]]) -> dict[str, float]:
+    paired = [a["rate"] / b["rate"] for a, b in zip(side, base, strict=False)]
+    return {"median": median(paired), "min": min(paired), "max": max(paired)}
+
+
 def summarise(sc: Scenario, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     sides: dict[str, Any] = {}
     for side, results in runs.items():
@@ -391,16 +417,20 @@ def summarise(sc: Scenario, runs: dict[str, list[dict[str, Any]]]) -> dict[str, 
         summary["resets_fired"] = median([r["server"]["resets_fired"] for r in results])
         sides[side] = summary
     ratios: dict[str, Any] = {}
-    for side in (LIB, LIB_NO_MD5, CURL):
+    for side in (LIB, LIB_NO_MD5, RAW_MD5, CURL):
         if side in runs and RAW in runs:
-            paired = [a["rate"] / b["rate"] for a, b in zip(runs[side], runs[RAW], strict=False)]
-            ratios[side] = {"median": median(paired), "min": min(paired), "max": max(paired)}
+            ratios[side] = _paired(runs[side], runs[RAW])
+    same_work: dict[str, Any] = {}
+    if LIB in runs and RAW_MD5 in runs:
+        # Both verify MD5: what the library costs for the same work.
+        same_work[LIB] = _paired(runs[LIB], runs[RAW_MD5])
     report: dict[str, Any] = {
         "scenario": sc.name,
         "what": sc.what,
         "unit": "MiB/s" if sc.kind == "download" else "req/s",
         "sides": sides,
         "ratio": ratios,
+        "ratio_same_work": same_work,
         "runs": runs,
     }
     report["targets"] = check_targets(sc, report)
@@ -482,7 +512,7 @@ def table(reports: list[dict[str, Any]]) -> str:
                 if ratio
                 else ("1.00 (base)" if side == RAW and report["ratio"] else "")
             )
-            name = {LIB_NO_MD5: "  no md5"}.get(side, side)
+            name = {LIB_NO_MD5: "  no md5", RAW_MD5: "  +md5"}.get(side, side)
             unit = report["unit"] if side != IDLE else ""
             rate_text = f"{_fmt(s.get('rate'))} {unit}" if "rate" in s else "-"
             lag = f"{s['lag_p99_ms']:.1f}/{s['lag_max_ms']:.1f}" if "lag_p99_ms" in s else "-"
@@ -498,6 +528,11 @@ def table(reports: list[dict[str, Any]]) -> str:
                 notes.append(
                     f"bytes {s.get('bytes_ratio', 0):.3f}x (max {s['bytes_ratio_max']:.3f}),"
                     f" resets {s['resets_fired']:.0f}"
+                )
+            same = report.get("ratio_same_work", {}).get(side)
+            if same:
+                notes.append(
+                    f"{same['median']:.2f}x [{same['min']:.2f}-{same['max']:.2f}] of {RAW_MD5}"
                 )
             if s["bad_files"] or s["errors"]:
                 notes.append(f"BAD FILES {s['bad_files']} ERRORS {s['errors']}")

@@ -79,8 +79,10 @@ def raw_workload(job: dict[str, Any]) -> tuple[Workload, Callable[[], Awaitable[
     directory = Path(job.get("directory", "."))
 
     async def download() -> dict[str, Any]:
+        md5 = bool(job.get("verify_md5", False))
+
         async def one(rid: str) -> int:
-            return await raw.download(rid, directory)
+            return await raw.download(rid, directory, md5=md5)
 
         sizes = await worker_pool(ids, one, job.get("concurrency", 1))
         return {"bytes": sum(int(s) for s in sizes), "files": len(sizes), "errors": 0}  # type: ignore[call-overload]
