@@ -107,6 +107,8 @@ class DownloadResult:
     path: Path
     size_bytes: int
     etag: str | None = None
+    #: The MD5 of the file, when it was checked against the ETag (``None`` with
+    #: ``verify_md5=False``, or when the ETag is not an MD5: multipart, SSE-KMS).
     md5: str | None = None
     elapsed_s: float = 0.0
     resumes: int = 0
@@ -177,6 +179,9 @@ class _Transfer:
         self.offset = 0
         self.total: int | None = None
         self.etag: str | None = None
+        # The MD5 the object's bytes must have: set from each accepted response
+        # (None for multipart uploads, SSE-KMS and SSE-C objects, weak ETags).
+        self.expected_md5: str | None = None
         self.counters = _Counters()
         self.bytes_transferred = 0
         self.probe_only = False
@@ -284,6 +289,7 @@ class _Transfer:
                             self.engine.counters.restarts += 1
                             yield RESTART
                             continue
+                        self.expected_md5 = proto.expected_md5(self.etag, response.headers)
                         if self.probe_only:
                             return
                         skip = start if isinstance(start, int) else 0
@@ -745,10 +751,17 @@ class MediaEngine:
             )
             overall = _overall or _Overall(recordings_total=1)
             report = overall.reporter(recording_id, transfer, progress)
+            hash_decided = False
             async for event in transfer.events():
                 if isinstance(event, _Restart):
                     await sink.restart()
+                    hash_decided = False
                     continue
+                if not hash_decided:
+                    # Hash only what can be checked: no CPU spent on a multipart
+                    # or SSE-KMS ETag, which is not the MD5 of the bytes.
+                    hash_decided = True
+                    sink.set_hashing(verify_md5 and transfer.expected_md5 is not None)
                 await sink.write(event)
                 report(False)
             # Written, hashed, checked and renamed in the writer thread. If we are
@@ -789,7 +802,7 @@ class MediaEngine:
                 f"recording {rid}: wrote {written} bytes of {transfer.offset}",
                 recording_id=rid,
             )
-        expected = proto.is_md5_etag(transfer.etag)
+        expected = transfer.expected_md5
         if expected and md5 and expected != md5:
             raise IntegrityError(
                 f"recording {rid}: MD5 of the received bytes is {md5}, "
@@ -810,7 +823,7 @@ class MediaEngine:
             pass
         if probe.total is None or probe.total != local_size:
             return False
-        expected = proto.is_md5_etag(probe.etag)
+        expected = probe.expected_md5
         if expected is None:
             return True
         return await loop.run_in_executor(self.executor(), file_md5, target) == expected

@@ -59,6 +59,7 @@ def settle_allocator() -> None:
         probe = bytes(_ALLOCATOR_PROBE_BYTES)
         del probe
 
+
 # Indirection so tests can simulate a full disk without touching the os module.
 _write = os.write
 
@@ -214,6 +215,19 @@ class FileSink:
             os.unlink(self.temp)
 
     # -- event-loop side --------------------------------------------------------
+
+    def set_hashing(self, on: bool) -> None:
+        """Hash (or not) the bytes from here on; only before the first byte is queued.
+
+        Called once the storage's first answer shows whether its ETag is an MD5
+        at all. :meth:`restart` goes back to the constructor's choice.
+        """
+        if self._batch_bytes or self.bytes_written:
+            raise RuntimeError("set_hashing() after bytes were written")
+        if not on:
+            self._hasher = None
+        elif self._hash and self._hasher is None:
+            self._hasher = hashlib.md5(usedforsecurity=False)
 
     def _take_batch(self) -> tuple[list[bytes], int]:
         batch, size = self._batch, self._batch_bytes

@@ -43,6 +43,7 @@ __all__ = [
     "api_error",
     "auth_header",
     "decode_json",
+    "expected_md5",
     "is_expired_error",
     "is_md5_etag",
     "list_params",
@@ -434,3 +435,19 @@ def is_md5_etag(etag: str | None) -> str | None:
         return None
     match = _MD5_ETAG.match(etag.strip())
     return match.group(1).lower() if match else None
+
+
+def expected_md5(etag: str | None, headers: Mapping[str, str]) -> str | None:
+    """The hex MD5 the body must have, judging by a storage response; else ``None``.
+
+    S3's ETag is the body's MD5 only for a single-part upload stored in plain
+    text or with SSE-S3 (``x-amz-server-side-encryption: AES256``). With
+    SSE-KMS (``aws:kms``, ``aws:kms:dsse``) or SSE-C it is 32 hex digits that
+    are *not* the MD5, so there is nothing to check the bytes against.
+    """
+    encryption = headers.get("x-amz-server-side-encryption", "").strip().lower()
+    if encryption.startswith("aws:kms") or headers.get(
+        "x-amz-server-side-encryption-customer-algorithm"
+    ):
+        return None
+    return is_md5_etag(etag)

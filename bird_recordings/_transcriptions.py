@@ -28,7 +28,7 @@ import difflib
 import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote
@@ -447,7 +447,7 @@ class TranscriptionEngine:
                     status = response.status
                     if status == 200:
                         body = await self._read(response, url)
-                        self._verify(transcription_id, body, response.headers.get("ETag"))
+                        self._verify(transcription_id, body, response.headers)
                         return body
                     error_body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)
                     s3 = proto.parse_s3_error(error_body)
@@ -524,8 +524,8 @@ class TranscriptionEngine:
         return body
 
     @staticmethod
-    def _verify(transcription_id: str, body: bytes, etag: str | None) -> None:
-        expected = proto.is_md5_etag(etag)
+    def _verify(transcription_id: str, body: bytes, headers: Mapping[str, str]) -> None:
+        expected = proto.expected_md5(headers.get("ETag"), headers)
         if expected is None:
             return
         actual = hashlib.md5(body, usedforsecurity=False).hexdigest()

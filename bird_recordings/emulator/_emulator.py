@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import random
 import string
 import threading
@@ -42,6 +43,9 @@ DEFAULT_URL_EXPIRES_S: Final = 600  # Bird's X-Amz-Expires
 REGION: Final = "eu-west-1"
 
 
+_SSE_MODES: Final = (None, "AES256", "aws:kms", "aws:kms:dsse")
+
+
 class BirdEmulator:
     """A local Bird Voice Recordings API plus an S3-like storage origin, with faults.
 
@@ -76,6 +80,10 @@ class BirdEmulator:
     ``transcription_outcomes[recording_id]`` for one recording.
     ``transcript_delivery`` is ``"body"`` (the content endpoints answer 200 with
     the text) or ``"redirect"`` (307 to a presigned storage URL, like ``.mp3``).
+    ``server_side_encryption`` is what storage reports in
+    ``x-amz-server-side-encryption``: ``"AES256"`` (SSE-S3, S3's default; the
+    ETag is the MD5), ``"aws:kms"`` or ``"aws:kms:dsse"`` (the ETag is 32 hex
+    digits that are *not* the MD5, as on S3), or ``None`` (no header).
     """
 
     def __init__(
@@ -95,6 +103,7 @@ class BirdEmulator:
         warm_etags: bool = True,
         transcription_schedule_s: tuple[float, float] = DEFAULT_SCHEDULE_S,
         transcript_delivery: Literal["body", "redirect"] = "body",
+        server_side_encryption: str | None = "AES256",
     ) -> None:
         if recordings < 0:
             raise ValueError("recordings must be >= 0")
@@ -104,6 +113,9 @@ class BirdEmulator:
         _check_schedule(transcription_schedule_s)
         if transcript_delivery not in ("body", "redirect"):
             raise ValueError("transcript_delivery must be 'body' or 'redirect'")
+        if server_side_encryption not in _SSE_MODES:
+            raise ValueError(f"server_side_encryption must be one of {_SSE_MODES}")
+        self.server_side_encryption = server_side_encryption
         self.seed = seed
         self.url_expires_s = url_expires_s
         self.host = host
@@ -412,8 +424,18 @@ class BirdEmulator:
         return self._stored(recording_id).media.size
 
     def media_etag(self, recording_id: str) -> str:
-        """The media's ETag as storage sends it: the quoted hex MD5."""
-        return f'"{self.media_digest(recording_id, "md5")}"'
+        """The media's ETag as storage sends it (the quoted hex MD5, except under SSE-KMS)."""
+        return self.etag_for(self.media_digest(recording_id, "md5"))
+
+    def etag_for(self, md5_hex: str) -> str:
+        """The quoted ETag storage sends for a body with this MD5.
+
+        Under SSE-KMS, S3's ETag is not the body's MD5: a stable stand-in
+        derived from it keeps ``If-Match`` working while failing an MD5 check.
+        """
+        if self.server_side_encryption and self.server_side_encryption.startswith("aws:kms"):
+            md5_hex = hashlib.md5(f"kms:{md5_hex}".encode(), usedforsecurity=False).hexdigest()
+        return f'"{md5_hex}"'
 
     def media_key(self, recording_id: str) -> str:
         """The object key of a recording's media in the bucket."""

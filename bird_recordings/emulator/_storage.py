@@ -262,8 +262,9 @@ class StorageOrigin:
         ):
             return self._error(404, "NoSuchKey", "The specified key does not exist.", {"Key": key})
         body = render_transcript(stored, fmt, emu.seed)
-        etag = f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'
+        etag = emu.etag_for(hashlib.md5(body, usedforsecurity=False).hexdigest())
         headers = {
+            **self._encryption_headers(),
             "ETag": etag,
             "Last-Modified": emu._http_date(float(int(stored.updated_at_s(emu._now_s())))),
             "Accept-Ranges": "bytes",
@@ -325,7 +326,11 @@ class StorageOrigin:
                     self._hashing[id(media)] = pending
                     pending.add_done_callback(lambda _: self._hashing.pop(id(media), None))
                 cached = await asyncio.shield(pending)
-        return f'"{cached}"'
+        return self._emu.etag_for(cached)
+
+    def _encryption_headers(self) -> dict[str, str]:
+        sse = self._emu.server_side_encryption
+        return {"x-amz-server-side-encryption": sse} if sse else {}
 
     async def _object(
         self, request: web.Request, stored: StoredRecording, ctx: RequestContext
@@ -360,6 +365,7 @@ class StorageOrigin:
             else _date_not_before(headers.get("If-Modified-Since"), modified_s)
         )
         base_headers = {
+            **self._encryption_headers(),
             "ETag": etag,
             "Last-Modified": last_modified,
             "Accept-Ranges": "bytes",

@@ -41,4 +41,3 @@ def test_settled_allocator_keeps_batch_memory_instead_of_refaulting_it() -> None
     settled = _faults("settled")
     assert unsettled > 16_000
     assert settled < 4_000
-

@@ -14,6 +14,7 @@ from bird_recordings._protocol import (
     ContentRange,
     api_error,
     decode_json,
+    expected_md5,
     is_expired_error,
     is_md5_etag,
     list_params,
@@ -494,6 +495,27 @@ def test_parse_content_range(value: str | None, parsed: ContentRange | None) -> 
 )
 def test_is_md5_etag(etag: str | None, md5: str | None) -> None:
     assert is_md5_etag(etag) == md5
+
+
+_HEX = "9e107d9d372bb6826bd81d3542a419d6"
+
+
+@pytest.mark.parametrize(
+    ("headers", "md5"),
+    [
+        ({}, _HEX),
+        ({"x-amz-server-side-encryption": "AES256"}, _HEX),  # SSE-S3: the ETag is the MD5
+        ({"x-amz-server-side-encryption": "aws:kms"}, None),
+        ({"x-amz-server-side-encryption": "aws:kms:dsse"}, None),
+        ({"x-amz-server-side-encryption": " AWS:KMS "}, None),
+        ({"x-amz-server-side-encryption-customer-algorithm": "AES256"}, None),  # SSE-C
+    ],
+)
+def test_expected_md5_knows_when_the_etag_is_not_the_body_md5(
+    headers: dict[str, str], md5: str | None
+) -> None:
+    assert expected_md5(f'"{_HEX}"', headers) == md5
+    assert expected_md5('"abc-3"', headers) is None  # multipart, whatever the encryption
 
 
 @pytest.mark.parametrize(
