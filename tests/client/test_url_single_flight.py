@@ -71,36 +71,38 @@ async def test_an_error_is_shared_with_the_waiting_callers(
     assert engine._inflight == {}
 
 
-async def test_a_cancelled_first_caller_hands_the_request_to_a_waiting_one(
-    client: br.RecordingsClient, fetch: ManualFetch
-) -> None:
+async def cancel_one_of_two(
+    client: br.RecordingsClient, which: str
+) -> tuple[asyncio.Task[br.MediaURL], asyncio.Task[br.MediaURL]]:
+    """Start a first caller and a waiting one, cancel ``which``; return (cancelled, other)."""
     engine = client._media
     leader = asyncio.create_task(engine.refresh_url(RID, stale=None))
     await settle()
     follower = asyncio.create_task(engine.refresh_url(RID, stale=None))
     await settle()
-    leader.cancel()
+    cancelled, other = (leader, follower) if which == "leader" else (follower, leader)
+    cancelled.cancel()
     await settle()
-    assert leader.cancelled()
+    assert cancelled.cancelled()
+    return cancelled, other
+
+
+async def test_a_cancelled_first_caller_hands_the_request_to_a_waiting_one(
+    client: br.RecordingsClient, fetch: ManualFetch
+) -> None:
+    _, follower = await cancel_one_of_two(client, "leader")
     # The follower was not cancelled: it sends the request itself.
     assert fetch.calls == 2
     assert not follower.done()
     fetch.gates[1].set_result(proto.media_url_from_string(URL, RID))
     assert (await follower).url == URL
-    assert engine._inflight == {}
+    assert client._media._inflight == {}
 
 
 async def test_a_cancelled_waiting_caller_does_not_disturb_the_request(
     client: br.RecordingsClient, fetch: ManualFetch
 ) -> None:
-    engine = client._media
-    leader = asyncio.create_task(engine.refresh_url(RID, stale=None))
-    await settle()
-    follower = asyncio.create_task(engine.refresh_url(RID, stale=None))
-    await settle()
-    follower.cancel()
-    await settle()
-    assert follower.cancelled()
+    _, leader = await cancel_one_of_two(client, "follower")
     fetch.gates[0].set_result(proto.media_url_from_string(URL, RID))
     assert (await leader).url == URL
     assert fetch.calls == 1
