@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ResetFault,
         StallFault,
         StatusFault,
+        ThrottleFault,
         TruncateFault,
         UnknownFieldsFault,
     )
@@ -47,6 +48,7 @@ __all__ = [
     "ResetFault",
     "StallFault",
     "StatusFault",
+    "ThrottleFault",
     "TruncateFault",
     "UnknownFieldsFault",
     "main",

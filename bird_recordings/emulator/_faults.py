@@ -28,6 +28,7 @@ __all__ = [
     "ResetFault",
     "StallFault",
     "StatusFault",
+    "ThrottleFault",
     "TruncateFault",
     "UnknownFieldsFault",
 ]
@@ -144,6 +145,13 @@ class StallFault(BodyFault):
     """Send nothing for ``seconds`` (real time) after ``after_bytes`` body bytes, then go on."""
 
     seconds: float
+
+
+@attrs.define(eq=False, kw_only=True)
+class ThrottleFault(BodyFault):
+    """Send the body after ``after_bytes`` at ``bytes_per_s`` (real time): a slow link."""
+
+    bytes_per_s: float
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -366,6 +374,34 @@ class Faults:
             StallFault(
                 after_bytes=after_bytes,
                 seconds=seconds,
+                origin=origin,
+                count=count,
+                path_contains=path_contains,
+                method=method,
+                recording_id=recording_id,
+                probability=probability,
+            )
+        )
+
+    def throttle(
+        self,
+        bytes_per_s: float,
+        *,
+        after_bytes: int = 0,
+        origin: OriginName = "storage",
+        count: int | None = 1,
+        path_contains: str | None = None,
+        method: str | None = None,
+        recording_id: str | None = None,
+        probability: float | None = None,
+    ) -> ThrottleFault:
+        """Pace the body at ``bytes_per_s`` from byte ``after_bytes`` on, as a slow link would."""
+        if not bytes_per_s > 0:
+            raise ValueError("bytes_per_s must be > 0")
+        return self._arm(
+            ThrottleFault(
+                bytes_per_s=bytes_per_s,
+                after_bytes=after_bytes,
                 origin=origin,
                 count=count,
                 path_contains=path_contains,

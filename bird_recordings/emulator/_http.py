@@ -15,7 +15,7 @@ import attrs
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from ._faults import BodyFault, ReplaceMediaFault, ResetFault, StallFault
+from ._faults import BodyFault, ReplaceMediaFault, ResetFault, StallFault, ThrottleFault
 
 __all__ = ["CHUNK_BYTES", "HttpDate", "RequestRecord", "recording_id_in", "send_body"]
 
@@ -138,6 +138,35 @@ def _reset(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
+async def _send_throttled(
+    response: web.StreamResponse, chunks: Iterable[bytes], fault: ThrottleFault
+) -> None:
+    """Write ``chunks``: the first ``after_bytes`` at once, the rest at ``bytes_per_s``."""
+    loop = asyncio.get_running_loop()
+    # About 50 writes a second (at most 64 KiB each), so the pace is smooth.
+    slice_bytes = max(1, min(64 * 1024, int(fault.bytes_per_s / 50)))
+    sent = 0
+    paced = 0
+    started: float | None = None
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            if sent < fault.after_bytes:
+                n = min(len(view), fault.after_bytes - sent)
+            else:
+                if started is None:
+                    started = loop.time()
+                n = min(len(view), slice_bytes)
+            await response.write(view[:n])
+            view = view[n:]
+            sent += n
+            if started is not None:
+                paced += n
+                delay = started + paced / fault.bytes_per_s - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+
+
 async def send_body(
     request: web.BaseRequest,
     response: web.StreamResponse,
@@ -155,6 +184,10 @@ async def send_body(
         # Inside the try: a client that left before the headers went out is
         # not an error either (aiohttp would log a traceback per request).
         await response.prepare(request)
+        if isinstance(fault, ThrottleFault):
+            await _send_throttled(response, chunks, fault)
+            await response.write_eof()
+            return
         for piece in chunks:
             chunk = piece
             if (

@@ -155,6 +155,29 @@ async def test_stalled_body_is_detected_and_resumed(
     assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
 
 
+async def test_a_slow_link_longer_than_the_stall_timeout_finishes(
+    emu: BirdEmulator, instant_clock: Any, tmp_path: Path
+) -> None:
+    # The stall timeout bounds the silence between bytes, never the whole
+    # transfer: ~1 s of steady bytes with a 0.3 s stall timeout must finish.
+    rec = emu.add_recording(size_bytes=100_000)
+    emu.faults.throttle(100_000, after_bytes=1_000)
+    async with br.RecordingsClient(
+        emu.access_key,
+        emu.workspace_id,
+        base_url=emu.base_url,
+        clock=instant_clock,
+        rate_limit=None,
+        stall_timeout_s=0.3,
+    ) as client:
+        started = asyncio.get_running_loop().time()
+        result = await client.download_recording(rec.id, tmp_path)
+        elapsed = asyncio.get_running_loop().time() - started
+    assert elapsed > 0.6  # several stall timeouts long, so the test means something
+    assert result.resumes == 0
+    assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
+
+
 async def test_expired_recording_url_is_not_used(
     emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
 ) -> None:

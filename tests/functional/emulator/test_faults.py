@@ -239,6 +239,23 @@ async def test_stall_trips_a_read_timeout(
     assert received == emu.media_bytes(rid)[:2_000]
 
 
+async def test_throttle_paces_the_body(emu: BirdEmulator, session: aiohttp.ClientSession) -> None:
+    rid = available_id(emu)
+    size = emu.media_size(rid)
+    fault = emu.faults.throttle((size - 2_000) / 0.3, after_bytes=2_000)
+    started = time.monotonic()
+    async with session.get(emu.presign(rid)) as resp:
+        assert await resp.read() == emu.media_bytes(rid)
+    # The paced part alone takes 0.3 s: the emulator sleeps until each slice is due.
+    assert time.monotonic() - started >= 0.3
+    assert fault.triggered == 1
+
+
+def test_throttle_refuses_a_rate_that_is_not_positive(emu: BirdEmulator) -> None:
+    with pytest.raises(ValueError, match="bytes_per_s"):
+        emu.faults.throttle(0)
+
+
 async def test_api_bodies_can_break_too(api: Api) -> None:
     api.emu.faults.truncate(after_bytes=20, origin="api")
     async with api.session.get(api.url("/recordings"), headers=api.headers) as resp:
