@@ -116,6 +116,17 @@ def scenarios() -> list[Scenario]:
             targets=bulk_targets,
         ),
         Scenario(
+            "bulk-link",
+            "download",
+            "120 x 4 MiB, c8, each connection paced at 32 MiB/s",
+            count=120,
+            size=4 * MIB,
+            concurrency=8,
+            sides=DOWNLOAD_SIDES,
+            faults={"throttle": {"bytes_per_s": 32 * MIB}},
+            targets=bulk_targets,
+        ),
+        Scenario(
             "metadata",
             "get",
             "5,000 get_recording, concurrency 32, no rate limit",

@@ -7,7 +7,8 @@ with one JSON line on stdout until stdin closes:
 
 - ``{"op": "add", "count": n, "size": bytes}`` → ``{"ids": [...]}`` (digests warmed)
 - ``{"op": "digests", "ids": [...]}`` → ``{"sha256": {...}, "size": {...}}``
-- ``{"op": "faults", "reset": {...} | null, "status": {...} | null}`` → ``{}``
+- ``{"op": "faults", "reset": {...} | null, "status": {...} | null,
+  "throttle": {"bytes_per_s": n} | null}`` → ``{}``
 - ``{"op": "counters"}`` → bytes written per origin, connections, fault hits, CPU
 - ``{"op": "reset_counters"}`` → ``{}``
 
@@ -116,6 +117,8 @@ class Controller:
                 self.reset = emu.faults.reset(origin="storage", count=None, **command["reset"])
             if command.get("status"):
                 self.status = emu.faults.status(**command["status"])
+            if command.get("throttle"):
+                emu.faults.throttle(origin="storage", count=None, **command["throttle"])
             return {}
         if op == "counters":
             usage = resource.getrusage(resource.RUSAGE_SELF)
