@@ -215,6 +215,24 @@ async def test_stopping_early_closes_the_iterator_it_created_from_an_async_itera
     assert closed == ["items"]
 
 
+async def test_stopping_early_leaves_a_callers_own_async_generator_open() -> None:
+    async def mine() -> AsyncGenerator[int, None]:
+        for i in range(100):
+            yield i
+
+    async def fn(i: int) -> int:
+        return i
+
+    source = mine()
+    async with aclosing(closable(bounded_map(source, fn, concurrency=2))) as results:
+        async for _ in results:
+            break
+    # Still the caller's: it goes on where the fan-out stopped pulling.
+    following = await anext(source)
+    assert 0 < following < 100
+    await source.aclose()
+
+
 async def test_cancelling_the_consumer_cancels_the_workers() -> None:
     cancelled: list[int] = []
     started = asyncio.Event()
