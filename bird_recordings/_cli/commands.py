@@ -23,7 +23,7 @@ from .common import (
     resolve_credentials,
 )
 from .naming import NameTemplate, TemplateError
-from .transfer import Job, count_all, plan_jobs, run_interruptible, run_jobs
+from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
 from .ui import UI, ItemOutcome, Tally, format_bytes, short_reason
 
 __all__ = [
@@ -256,20 +256,13 @@ async def cmd_download(args: argparse.Namespace, ui: UI) -> int:
                 view.status("downloading")
                 count_all(tally, view, decided)
 
-                def on_outcome(
-                    job: Job, outcome: ItemOutcome, result: br.DownloadResult | None
-                ) -> ItemOutcome:
-                    tally.add(outcome)
-                    return outcome
-
-                tally.begin_transfers()
                 await run_jobs(
                     client,
                     jobs,
                     concurrency=args.concurrency,
                     overwrite=args.overwrite,
                     view=view,
-                    on_outcome=on_outcome,
+                    tally=tally,
                 )
 
             _, interrupted = await run_interruptible(work())

@@ -17,12 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import bird_recordings as br
-
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError, Credentials, make_client
 from .naming import DEFAULT_TEMPLATE, NameTemplate
-from .transfer import Job, count_all, plan_jobs, run_interruptible, run_jobs
-from .ui import UI, ItemOutcome, Tally
+from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
+from .ui import UI, Tally
 
 if TYPE_CHECKING:
     from bird_recordings.emulator import BirdEmulator
@@ -114,22 +112,14 @@ async def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
                     count_all(tally, view, decided)
                     done: list[tuple[str, Path]] = []
 
-                    def on_outcome(
-                        job: Job, outcome: ItemOutcome, result: br.DownloadResult | None
-                    ) -> ItemOutcome:
-                        if result is not None:
-                            done.append((job.recording.id, result.path))
-                        tally.add(outcome)
-                        return outcome
-
-                    tally.begin_transfers()
                     await run_jobs(
                         client,
                         jobs,
                         concurrency=args.concurrency,
                         overwrite=True,
                         view=view,
-                        on_outcome=on_outcome,
+                        tally=tally,
+                        on_result=lambda job, result: done.append((job.recording.id, result.path)),
                     )
                     view.status("verifying")
                     bad = await asyncio.to_thread(_verify, emu, done)

@@ -153,26 +153,19 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
                     count_all(tally, view, decided)
                     fetched: list[Entry] = []
 
-                    def on_outcome(
-                        job: Job, outcome: ItemOutcome, result: br.DownloadResult | None
-                    ) -> ItemOutcome:
-                        if result is not None:
-                            entry = Entry.from_download(
-                                job.recording, job.relative.as_posix(), result
-                            )
-                            manifest.record(entry)
-                            fetched.append(entry)
-                        tally.add(outcome)
-                        return outcome
+                    def on_result(job: Job, result: br.DownloadResult) -> None:
+                        entry = Entry.from_download(job.recording, job.relative.as_posix(), result)
+                        manifest.record(entry)
+                        fetched.append(entry)
 
-                    tally.begin_transfers()
                     await run_jobs(
                         client,
                         jobs,
                         concurrency=args.concurrency,
                         overwrite=True,
                         view=view,
-                        on_outcome=on_outcome,
+                        tally=tally,
+                        on_result=on_result,
                     )
                     if args.with_transcripts:
                         await sync_transcripts(

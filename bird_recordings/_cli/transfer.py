@@ -81,12 +81,13 @@ async def run_jobs(
     concurrency: int,
     overwrite: bool,
     view: ProgressView,
-    on_outcome: Callable[[Job, ItemOutcome, br.DownloadResult | None], ItemOutcome],
+    tally: Tally,
+    on_result: Callable[[Job, br.DownloadResult], object] | None = None,
 ) -> None:
-    """Download ``jobs`` with at most ``concurrency`` at once.
+    """Download ``jobs`` with at most ``concurrency`` at once, counting into ``tally``.
 
-    ``on_outcome`` sees each result first (the sync manifest records it there)
-    and may return an amended outcome, which is then shown by ``view``.
+    ``on_result`` sees each finished download first (the sync manifest records
+    it there); every outcome is then counted and shown by ``view``.
     Cancelling this coroutine cancels the downloads in flight; the library
     removes their temporary files.
     """
@@ -120,8 +121,12 @@ async def run_jobs(
         # No await between next() calls, so workers never take the same job.
         for job in pending:
             outcome, result = await one(job)
-            view.finished(on_outcome(job, outcome, result))
+            if result is not None and on_result is not None:
+                on_result(job, result)
+            tally.add(outcome)
+            view.finished(outcome)
 
+    tally.begin_transfers()
     workers = min(concurrency, len(jobs))
     if workers == 0:
         return
