@@ -94,3 +94,12 @@ async def client(fake_clock: FakeClock) -> AsyncIterator[br.RecordingsClient]:
         retry=br.RetryPolicy(jitter=0.0),
     ) as c:
         yield c
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real ``redis-server`` on a free loopback port (see ``tests/services.py``)."""
+    from tests.services import redis_server as start
+
+    with start(tmp_path_factory.mktemp("redis")) as server:
+        yield server

@@ -1,0 +1,117 @@
+"""Real services for the tests that need them: started by the tests, stopped after.
+
+A test that needs a service it cannot find *fails* under CI (``CI=true``, where
+``.ci/run`` installs it) and *skips* locally with a message that says how to
+install it. Services listen on a free loopback port with their files in a
+temporary directory; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+#: Upper bound on a service's start-up; reaching it is a failure, not a delay.
+START_TIMEOUT_S = 20.0
+
+
+def require_executable(name: str, how_to_install: str) -> str:
+    """The path of ``name``; under CI a missing one fails the test, locally it skips."""
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    message = f"{name} not found: {how_to_install}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    """Block until ``port`` accepts connections; fail if ``process`` dies or time runs out."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} during start-up")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        # Polling a socket that is not listening yet: there is no event to wait on.
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not listen on port {port} within {START_TIMEOUT_S} s")
+
+
+class RedisServer:
+    """One ``redis-server`` process on loopback (Debian package ``redis-server``).
+
+    ``stop()`` and ``start()`` may be called again in a test to take the server
+    away and bring it back on the same port.
+    """
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.executable = require_executable(
+            "redis-server", "apt-get install -y redis-server (.ci/run does this under CI)"
+        )
+        self.directory = directory
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.directory),
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process, "redis-server")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer`, stopped on exit."""
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
