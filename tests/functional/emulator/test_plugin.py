@@ -113,9 +113,7 @@ DOC_EXAMPLES = "\n\n".join(
 MARKER = "@pytest.mark.asyncio"
 
 
-def _run_doc_examples(
-    pytester: pytest.Pytester, source: str, ini: str = ""
-) -> pytest.RunResult:
+def _run_doc_examples(pytester: pytest.Pytester, source: str, ini: str = "") -> pytest.RunResult:
     pytester.makepyfile(test_user=source)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n" + ini)
     return pytester.runpytest_subprocess(
@@ -136,9 +134,7 @@ def test_documented_examples_pass_in_strict_mode_with_the_marker(pytester: pytes
 def test_documented_examples_pass_in_auto_mode_without_the_marker(
     pytester: pytest.Pytester,
 ) -> None:
-    unmarked = "\n".join(
-        line for line in DOC_EXAMPLES.splitlines() if not line.startswith(MARKER)
-    )
+    unmarked = "\n".join(line for line in DOC_EXAMPLES.splitlines() if not line.startswith(MARKER))
     result = _run_doc_examples(pytester, unmarked, ini="asyncio_mode = auto\n")
     result.assert_outcomes(passed=2)
 
@@ -146,9 +142,7 @@ def test_documented_examples_pass_in_auto_mode_without_the_marker(
 def test_strict_mode_without_the_marker_fails_as_the_docs_warn(
     pytester: pytest.Pytester,
 ) -> None:
-    unmarked = "\n".join(
-        line for line in DOC_EXAMPLES.splitlines() if not line.startswith(MARKER)
-    )
+    unmarked = "\n".join(line for line in DOC_EXAMPLES.splitlines() if not line.startswith(MARKER))
     result = _run_doc_examples(pytester, unmarked, ini="asyncio_mode = strict\n")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*async def functions are not natively supported*"])
