@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import inspect
 import pickle
 import traceback
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 import pytest
@@ -131,3 +133,17 @@ def test_errors_survive_a_pickle_round_trip(error: br.BirdRecordingsError) -> No
             error.strerror,
             error.filename,
         )
+
+
+def test_every_client_option_is_in_the_docstring_and_the_configuration_page() -> None:
+    options = [
+        name
+        for name, parameter in inspect.signature(br.RecordingsClient).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert "pool_size" in options
+    doc = br.RecordingsClient.__doc__ or ""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for name in options:
+        assert f"    {name}: " in doc, name
+        assert f"| `{name}` |" in page, name
