@@ -48,7 +48,9 @@ from ._errors import (
     TranscriptionFailedError,
     TranscriptionNotAvailableError,
     TranscriptionTimeoutError,
+    UnexpectedError,
     UnprocessableEntityError,
+    UnsafePathError,
 )
 from ._models import (
     CallRecording,
@@ -135,7 +137,9 @@ __all__ = [
     "TranscriptionPage",
     "TranscriptionStatus",
     "TranscriptionTimeoutError",
+    "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsafePathError",
     "__version__",
     "redact_url",
 ]

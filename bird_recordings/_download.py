@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 from attrs import define, frozen
 
+from . import _paths
 from . import _protocol as proto
 from ._bulk import bounded_map, check_concurrency
 from ._clock import Clock
@@ -50,6 +51,7 @@ from ._errors import (
     NotFoundError,
     RecordingNotAvailableError,
     StorageError,
+    as_library_error,
 )
 from ._files import FileSink, file_md5, settle_allocator
 from ._models import MediaURL, Recording, RecordingStatus
@@ -599,11 +601,23 @@ class MediaEngine:
     async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
         """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
         recording_id = self._recording_id(ref)
-        if isinstance(ref, Recording) and ref.url:
+        if isinstance(ref, Recording) and ref.url and self._usable(ref.url):
             cached = proto.media_url_from_string(ref.url, ref.id)
             if cached.expires_at is not None and self.is_fresh(cached):
                 return ref.id, cached
         return recording_id, await self.refresh_url(recording_id, stale=None)
+
+    def _usable(self, url: str) -> bool:
+        """True if a URL from metadata passes the checks a redirect gets; else ask ``.mp3``."""
+        try:
+            proto.validate_media_location(
+                url,
+                api_url=self.client.base_url,
+                allow_insecure=self.client.allow_insecure_storage,
+            )
+        except InvalidMediaURLError:
+            return False
+        return True
 
     async def refresh_url(self, recording_id: str, *, stale: MediaURL | None) -> MediaURL:
         """A fresh URL from ``.mp3``; concurrent callers share one request."""
@@ -677,7 +691,10 @@ class MediaEngine:
                 "307 redirect to storage"
             )
         location = proto.validate_media_location(
-            response.headers.get("Location"), api_url=api.url(path), recording_id=recording_id
+            response.headers.get("Location"),
+            api_url=api.url(path),
+            recording_id=recording_id,
+            allow_insecure=self.client.allow_insecure_storage,
         )
         return proto.media_url_from_string(location, recording_id)
 
@@ -722,17 +739,20 @@ class MediaEngine:
         is_folder: bool | None = None,
     ) -> Path:
         # ``is_folder`` known by the caller spares a stat on the event loop per file.
-        name = (
-            ref.default_filename if isinstance(ref, Recording) else f"{Path(recording_id).name}.mp3"
-        )
-        if path is None:
-            return Path(name).absolute()
-        target = Path(path)
-        if is_folder is None:
-            is_folder = str(path).endswith(("/", "\\")) or target.is_dir()
-        if is_folder:
-            target = target / name
-        return target.absolute()
+        # The name comes from the server (id, format): one checked component, and
+        # the file must stay in the folder (UnsafePathError otherwise).
+        if path is not None:
+            target = Path(path)
+            if "\x00" in str(path):
+                return _paths.check_local_path(target, what="download path")
+            if is_folder is None:
+                is_folder = str(path).endswith(("/", "\\")) or target.is_dir()
+            if not is_folder:
+                return _paths.check_local_path(target.absolute(), what="download path")
+        folder = Path(path if path is not None else ".").absolute()
+        extension = (ref.format or "mp3") if isinstance(ref, Recording) else "mp3"
+        name = _paths.file_name(recording_id, extension, what="recording file name")
+        return _paths.check_inside(folder, folder / name, what="recording file name")
 
     async def download(
         self,
@@ -903,9 +923,10 @@ class MediaEngine:
                     fsync=fsync,
                     _overall=overall,
                 )
-            except BirdRecordingsError as exc:
+            except Exception as exc:  # noqa: BLE001 - one item's failure is its outcome
+                error = as_library_error(exc, f"recording {recording_id}")
                 overall.fail(recording_id, progress)
-                return DownloadOutcome(recording_id=recording_id, path=None, error=exc)
+                return DownloadOutcome(recording_id=recording_id, path=None, error=error)
             return DownloadOutcome(
                 recording_id=recording_id,
                 path=result.path,

@@ -24,8 +24,12 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     BirdRecordingsError,
+    ClientClosedError,
     ConfigurationError,
     InvalidArgumentError,
+    InvalidMediaURLError,
+    ResponseValidationError,
+    UnexpectedError,
 )
 from ._redact import redact_url
 
@@ -42,6 +46,8 @@ _FOREIGN: Final = (aiohttp.ClientError, OSError, TimeoutError)
 def translate(exc: BaseException, url: str, what: str) -> BirdRecordingsError:
     """Our exception for an aiohttp/OS error; raise it ``from exc``."""
     if isinstance(exc, aiohttp.InvalidURL):
+        if what.startswith("media"):
+            return InvalidMediaURLError(f"{what}: invalid URL: {redact_url(url)}")
         return InvalidArgumentError(f"invalid URL: {redact_url(url)}")
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return APITimeoutError(f"{what} timed out", url=url)
@@ -209,10 +215,15 @@ class Transport:
                 if max_body_bytes is None:
                     body = await response.read()
                 else:
-                    body = await response.content.read(max_body_bytes)
+                    body = await _read_at_most(response, max_body_bytes, method, url)
                 return RawResponse(response.status, response.headers, body)
         except _FOREIGN as exc:
             raise translate(exc, url, f"{method} request") from exc
+        except BirdRecordingsError:
+            raise
+        except (ValueError, UnicodeError, RuntimeError) as exc:
+            # A URL aiohttp/yarl cannot encode, or a session closed under us.
+            raise _setup_error(self._session, exc, url, f"{method} request") from exc
 
     @asynccontextmanager
     async def stream(
@@ -223,16 +234,21 @@ class Transport:
         The URL is sent as given (``encoded=True``): a presigned URL's
         signature covers its exact query string.
         """
-        with map_errors(url, "media request"):
-            context = self.session.get(
-                yarl.URL(url, encoded=True),
-                headers=headers,
-                allow_redirects=False,
-                timeout=self.media_timeout,
-                auto_decompress=False,
-                raise_for_status=False,
-            )
-            response = await context.__aenter__()
+        try:
+            with map_errors(url, "media request"):
+                context = self.session.get(
+                    yarl.URL(url, encoded=True),
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self.media_timeout,
+                    auto_decompress=False,
+                    raise_for_status=False,
+                )
+                response = await context.__aenter__()
+        except BirdRecordingsError:
+            raise
+        except (ValueError, UnicodeError, RuntimeError) as exc:
+            raise _setup_error(self._session, exc, url, "media request") from exc
         try:
             yield StreamResponse(response, url)
         finally:
@@ -242,6 +258,45 @@ class Transport:
                 response.release()
             else:
                 response.close()
+
+
+async def _read_at_most(
+    response: aiohttp.ClientResponse, limit: int, method: str, url: str
+) -> bytes:
+    """The whole body, or :class:`ResponseValidationError` as soon as it exceeds ``limit``."""
+    announced = response.content_length
+    if announced is None or announced <= limit:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await response.content.readany():
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    raise ResponseValidationError(
+        f"{method} {redact_url(url)}: the response body is larger than {limit} bytes",
+        errors=(f"body larger than {limit} bytes @ $",),
+    )
+
+
+def _setup_error(
+    session: aiohttp.ClientSession | None, exc: Exception, url: str, what: str
+) -> BirdRecordingsError:
+    """Ours for an error raised while aiohttp prepared a request."""
+    if session is None or session.closed:
+        return ClientClosedError(
+            f"{what}: the aiohttp session is closed (the client, or the owner of a "
+            "borrowed session, closed it)"
+        )
+    if isinstance(exc, RuntimeError):
+        return UnexpectedError(f"{what} failed: {type(exc).__name__}: {exc} ({redact_url(url)})")
+    if what.startswith("media"):
+        return InvalidMediaURLError(
+            f"{what}: cannot send a request to {redact_url(url)} ({type(exc).__name__})"
+        )
+    return InvalidArgumentError(f"{what}: invalid URL {redact_url(url)} ({type(exc).__name__})")
 
 
 def _check_borrowed_session(session: aiohttp.ClientSession) -> None:
