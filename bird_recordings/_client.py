@@ -260,7 +260,14 @@ class RecordingsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left open). Idempotent."""
+        """Close the owned session (a borrowed one is left open). Idempotent.
+
+        Requests, downloads and streams still in flight are stopped first: each
+        fails promptly with :class:`ClientClosedError` (a download's temporary
+        file is removed), and ``aclose()`` returns once they have ended. Any
+        later call raises :class:`ClientClosedError`. The same happens when the
+        owner of a borrowed session closes it while a transfer is in flight.
+        """
         self._closed = True
         try:
             await self._transport.close()

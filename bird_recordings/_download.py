@@ -488,6 +488,10 @@ class MediaStream:
         return self._transfer.offset if self._transfer else 0
 
     async def __aenter__(self) -> MediaStream:
+        async with self._engine.transport.inflight.guard():
+            return await self._open()
+
+    async def _open(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
         self._transfer = _Transfer(
             self._engine,
@@ -535,7 +539,14 @@ class MediaStream:
             yield first
         if self._exhausted or self._events is None:
             return
-        async for event in self._events:
+        while True:
+            # Guarded step by step: aclose() stops a read in flight, never the
+            # caller's own code between two chunks.
+            async with self._engine.transport.inflight.guard():
+                try:
+                    event = await anext(self._events)
+                except StopAsyncIteration:
+                    break
             assert isinstance(event, bytes)
             yield event
         self._exhausted = True
@@ -746,7 +757,7 @@ class MediaEngine:
             if "\x00" in str(path):
                 return _paths.check_local_path(target, what="download path")
             if is_folder is None:
-                is_folder = str(path).endswith(("/", "\\")) or target.is_dir()
+                is_folder = _paths.names_a_folder(path)
             if not is_folder:
                 return _paths.check_local_path(target.absolute(), what="download path")
         folder = Path(path if path is not None else ".").absolute()
@@ -765,6 +776,31 @@ class MediaEngine:
         fsync: bool = False,
         chunk_size: int | None = None,
         _overall: _Overall | None = None,
+    ) -> DownloadResult:
+        # aclose() stops it (ClientClosedError) and waits until its file is cleaned up.
+        async with self.transport.inflight.guard():
+            return await self._download(
+                ref,
+                path,
+                overwrite=overwrite,
+                progress=progress,
+                verify_md5=verify_md5,
+                fsync=fsync,
+                chunk_size=chunk_size,
+                _overall=_overall,
+            )
+
+    async def _download(
+        self,
+        ref: RecordingRef,
+        path: str | Path | None,
+        *,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+        verify_md5: bool,
+        fsync: bool,
+        chunk_size: int | None,
+        _overall: _Overall | None,
     ) -> DownloadResult:
         started = self.clock.monotonic()
         recording_id = self._recording_id(ref)
@@ -903,8 +939,10 @@ class MediaEngine:
                 target = self._target(ref, recording_id, folder, is_folder=True)
                 # One stat on the loop (microseconds) beats a thread hop per file.
                 if not overwrite and target.exists():
-                    rid, media_url = await self.resolve(ref)
-                    if await self._matches_existing(rid, media_url, target):
+                    async with self.transport.inflight.guard():
+                        rid, media_url = await self.resolve(ref)
+                        matches = await self._matches_existing(rid, media_url, target)
+                    if matches:
                         size = (await loop.run_in_executor(self.executor(), target.stat)).st_size
                         overall.finish(recording_id, size, progress)
                         return DownloadOutcome(

@@ -23,6 +23,7 @@ __all__ = [
     "check_inside",
     "check_local_path",
     "file_name",
+    "names_a_folder",
 ]
 
 # NAME_MAX is 255 bytes on Linux, macOS and Windows file systems alike.
@@ -32,6 +33,12 @@ TEMP_NAME_OVERHEAD: Final = 1 + 1 + 8 + 6 + 16 + len(".part")
 MAX_NAME_BYTES: Final = _NAME_MAX_BYTES - TEMP_NAME_OVERHEAD
 # What no file name built from server data may contain, on any platform we run on.
 _FORBIDDEN: Final = frozenset('/\\:*?"<>|')
+
+
+def _file_error(message: str, exc: OSError) -> FileWriteError:
+    error = FileWriteError(f"{message}: {exc.strerror or exc}")
+    error.errno = exc.errno
+    return error
 
 
 def _shown(value: str) -> str:
@@ -118,10 +125,25 @@ def check_inside(folder: Path, target: Path, *, what: str) -> Path:
         real_folder = folder.resolve()
         real_target = target.resolve()
     except OSError as exc:
-        raise FileWriteError(f"{what}: cannot inspect {target}: {exc.strerror or exc}") from exc
+        raise _file_error(f"{what}: cannot inspect {target}", exc) from exc
     if real_target.parent != real_folder:
         raise UnsafePathError(
             f"{what}: {target} is a symbolic link to {real_target}, outside {real_folder}; "
             "refusing to write there"
         )
     return target
+
+
+def names_a_folder(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` ends with a separator or is an existing directory (one ``stat``).
+
+    An unusable path (a component too long, no permission) raises
+    :class:`FileWriteError`, not ``OSError``.
+    """
+    text = os.fspath(path)
+    if text.endswith(("/", "\\")):
+        return True
+    try:
+        return Path(text).is_dir()
+    except OSError as exc:
+        raise _file_error(f"cannot use {text}", exc) from exc

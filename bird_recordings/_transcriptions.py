@@ -271,7 +271,7 @@ def transcript_target(transcription_id: str, path: str | Path | None, fmt: str) 
         target = Path(path)
         if "\x00" in str(path):
             return _paths.check_local_path(target, what="transcript path")
-        if not (str(path).endswith(("/", "\\")) or target.is_dir()):
+        if not _paths.names_a_folder(path):
             return _paths.check_local_path(target.absolute(), what="transcript path")
     folder = Path(path if path is not None else ".").absolute()
     name = _paths.file_name(transcription_id, fmt, what="transcript file name")
@@ -441,6 +441,11 @@ class TranscriptionEngine:
 
     async def fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
         """The transcript's bytes, from the API's body or from storage."""
+        # aclose() stops it with ClientClosedError.
+        async with self.client._transport.inflight.guard():
+            return await self._fetch(transcription_id, fmt)
+
+    async def _fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
         located = await self._locate(transcription_id, fmt)
         if isinstance(located, bytes):
             return located
@@ -546,6 +551,17 @@ class TranscriptionEngine:
             )
 
     async def download(
+        self,
+        transcription_id: str,
+        path: str | Path | None,
+        *,
+        fmt: TranscriptFormat,
+        overwrite: bool,
+    ) -> TranscriptionDownloadResult:
+        async with self.client._transport.inflight.guard():
+            return await self._download(transcription_id, path, fmt=fmt, overwrite=overwrite)
+
+    async def _download(
         self,
         transcription_id: str,
         path: str | Path | None,

@@ -31,6 +31,7 @@ from ._errors import (
     ResponseValidationError,
     UnexpectedError,
 )
+from ._inflight import InFlight
 from ._redact import redact_url
 
 __all__ = ["RawResponse", "StreamResponse", "Transport", "map_errors"]
@@ -143,6 +144,9 @@ class Transport:
             _check_borrowed_session(session)
         self._session = session
         self.owns_session = session is None
+        # Requests and transfers in flight, stopped by close(); a borrowed session
+        # is watched, since its owner may close it under us.
+        self.inflight = InFlight(None if session is None else self._borrowed_session_closed)
         self._pool_size = pool_size
         self._trace_configs = list(trace_configs or ())
         self.user_agent = user_agent
@@ -182,8 +186,13 @@ class Transport:
             read_bufsize=2**18,
         )
 
+    def _borrowed_session_closed(self) -> bool:
+        return self._session is not None and self._session.closed
+
     async def close(self) -> None:
-        """Close the session if we own it; leave a borrowed one alone."""
+        """Stop the work in flight (it fails with :class:`ClientClosedError`), then
+        close the session if we own it; a borrowed one is left alone."""
+        await self.inflight.stop()
         if self.owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -200,6 +209,28 @@ class Transport:
         max_body_bytes: int | None = None,
     ) -> RawResponse:
         """Send one API request and read its whole (small) body."""
+        async with self.inflight.guard():
+            return await self._send(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json_body=json_body,
+                allow_redirects=allow_redirects,
+                max_body_bytes=max_body_bytes,
+            )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        json_body: object,
+        allow_redirects: bool,
+        max_body_bytes: int | None,
+    ) -> RawResponse:
         try:
             async with self.session.request(
                 method,
