@@ -181,6 +181,9 @@ class _Transfer:
         self.offset = 0
         self.total: int | None = None
         self.etag: str | None = None
+        # Last-Modified of the first response: the resume validator (If-Range)
+        # when the storage sent no strong ETag.
+        self.last_modified: str | None = None
         # The MD5 the object's bytes must have: set from each accepted response
         # (None for multipart uploads, SSE-KMS and SSE-C objects, weak ETags).
         self.expected_md5: str | None = None
@@ -196,10 +199,21 @@ class _Transfer:
             headers["Range"] = "bytes=0-0"
         elif self.offset > 0:
             headers["Range"] = f"bytes={self.offset}-"
-            if self.etag:
+            if self._strong_etag():
                 # The same object or nothing: S3 answers 412 if it changed.
-                headers["If-Match"] = self.etag
+                headers["If-Match"] = self.etag  # type: ignore[assignment]
+            elif self.last_modified:
+                # RFC 9110 §13.1.5: the rest if unchanged, else the whole new object (200).
+                headers["If-Range"] = self.last_modified
         return headers
+
+    def _strong_etag(self) -> bool:
+        # A weak ETag (W/"…") may not be used with If-Match (RFC 9110 §13.1.1).
+        return bool(self.etag) and not self.etag.startswith("W/")  # type: ignore[union-attr]
+
+    def _can_resume(self) -> bool:
+        """True if a Range request can be tied to the version we started with."""
+        return self._strong_etag() or bool(self.last_modified)
 
     def _expiring(self) -> bool:
         return not self.engine.is_fresh(self.media_url)
@@ -270,6 +284,27 @@ class _Transfer:
                 refreshes = await self._refresh("expires before the next request", refreshes)
             fresh = False
             url = self.media_url.url
+            if self.offset > 0 and not self.probe_only and not self._can_resume():
+                # Without a validator a 206 could come from a newer object: never
+                # stitch two versions. A file starts over; a stream cannot.
+                if not self.allow_restart:
+                    raise APIConnectionError(
+                        f"recording {self.recording_id}: the transfer broke off at byte "
+                        f"{self.offset} and the storage sent no ETag or Last-Modified to "
+                        "resume it safely",
+                        url=url,
+                    )
+                logger.info(
+                    "recording %s: no ETag or Last-Modified to resume at byte %d; starting over",
+                    self.recording_id,
+                    self.offset,
+                )
+                self.offset = 0
+                self.total = None
+                self.etag = self.last_modified = None
+                self.counters.restarts += 1
+                self.engine.counters.restarts += 1
+                yield RESTART
             if logger.isEnabledFor(logging.DEBUG):  # redact_url costs ~90 us: only when logged
                 logger.debug(
                     "recording %s: GET %s from byte %d",
@@ -385,7 +420,19 @@ class _Transfer:
                 self.total = response.content_length
             self.etag = etag
             return 0
+        modified = response.headers.get("Last-Modified")
+        if self.offset == 0:
+            self.last_modified = modified
         changed = self.etag is not None and etag is not None and etag != self.etag
+        if self.offset > 0 and self._strong_etag() and etag is None:
+            changed = True  # nothing ties these bytes to the version we started with
+        elif (
+            self.offset > 0
+            and not self._strong_etag()
+            and modified is not None
+            and modified != self.last_modified
+        ):
+            changed = True
         if status == 206:
             content_range = proto.parse_content_range(response.headers.get("Content-Range"))
             if content_range is None or content_range.first != self.offset:
@@ -412,7 +459,7 @@ class _Transfer:
         if self.offset > 0:
             same = (
                 not changed
-                and etag is not None
+                and (etag is not None or (modified is not None and self.etag is None))
                 and (self.total is None or length is None or length == self.total)
             )
             if not same:
