@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from attrs import field, frozen
@@ -52,16 +52,16 @@ def _status_set(statuses: Iterable[int]) -> frozenset[int]:
 
 def _number(
     low: float, high: float = math.inf, *, integer: bool = False
-) -> Callable[[object, attrs.Attribute[object], object], None]:
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     """An attrs validator: a finite number in ``[low, high]``, else ConfigurationError."""
 
-    def check(_: object, attribute: attrs.Attribute[object], value: object) -> None:
-        kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if (
             isinstance(value, bool)
-            or not isinstance(value, kinds)
-            or not math.isfinite(value)  # type: ignore[arg-type]
-            or not low <= value <= high  # type: ignore[operator]
+            or not isinstance(value, int | float)
+            or (integer and not isinstance(value, int))
+            or not math.isfinite(value)
+            or not low <= value <= high
         ):
             kind = "an integer" if integer else "a number"
             bound = f"between {low:g} and {high:g}" if high != math.inf else f"at least {low:g}"
