@@ -187,7 +187,7 @@ class APIRequester:
         self._last_date = value
         try:
             server_now = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return
         if server_now.tzinfo is None:
             return

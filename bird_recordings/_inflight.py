@@ -75,16 +75,15 @@ class InFlight:
         self._stopping.discard(task)
         if self._changed is not None:
             self._changed.set()
-        if not self._depth and self._watchdog is not None:
-            watchdog, self._watchdog = self._watchdog, None
-            if watchdog is not asyncio.current_task():
-                watchdog.cancel()
         return stopped
 
     async def stop(self) -> None:
         """Refuse new work, cancel the tasks inside a guard and wait until they left it."""
         self._closed = True
         current = asyncio.current_task()
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and watchdog is not current:
+            watchdog.cancel()
         for task in self._depth:
             if task is not current and task not in self._stopping:
                 self._stopping.add(task)
@@ -95,13 +94,21 @@ class InFlight:
         self._changed = None
 
     async def _watch(self) -> None:
+        # One watcher at a time, ending at the first poll with nothing in flight
+        # (not cancelled on every idle moment: that would cost a task per request).
         assert self._session_closed is not None
-        while self._depth:
-            await asyncio.sleep(SESSION_POLL_S)
-            if self._session_closed():
+        try:
+            while True:
+                await asyncio.sleep(SESSION_POLL_S)
+                if not self._depth:
+                    return
+                if self._session_closed():
+                    self._watchdog = None
+                    await self.stop()
+                    return
+        finally:
+            if self._watchdog is asyncio.current_task():
                 self._watchdog = None
-                await self.stop()
-                return
 
 
 class _Guard:
