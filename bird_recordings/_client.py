@@ -492,8 +492,10 @@ class RecordingsClient:
 
         Raises:
             RecordingNotAvailableError, NotFoundError, StorageError,
-            MediaURLExpiredError, APIConnectionError (retries spent),
+            MediaURLExpiredError, APIConnectionError (retries spent, or a
+            broken connection with no ETag or Last-Modified to resume safely),
             MediaChangedError: the object was replaced mid-stream.
+            ClientClosedError: the client was closed while a chunk was awaited.
         """
         from ._download import MediaStream
 
@@ -529,6 +531,11 @@ class RecordingsClient:
             NotFoundError, StorageError, MediaURLExpiredError, APIConnectionError,
             IntegrityError: size or MD5 mismatch.
             FileWriteError: the disk is full or not writable.
+            UnsafePathError: the recording's id or ``format`` would not make one
+                safe file name in the folder (raised before any request).
+            InvalidMediaURLError: Bird's redirect is malformed, or plain http
+                behind an https API without ``allow_insecure_storage``.
+            ClientClosedError: the client was closed during the download.
         """
         self._ensure_open()
         return await self._media.download(
@@ -766,6 +773,8 @@ class RecordingsClient:
                 (raised before any request).
             TranscriptionNotAvailableError, TranscriptionFailedError,
             NotFoundError, StorageError, FileWriteError: as their names say.
+            UnsafePathError: the transcription id would not make one safe file
+                name (raised before any request).
         """
         from . import _transcriptions as tx
 

@@ -199,21 +199,22 @@ class _Transfer:
             headers["Range"] = "bytes=0-0"
         elif self.offset > 0:
             headers["Range"] = f"bytes={self.offset}-"
-            if self._strong_etag():
+            if (etag := self._strong_etag()) is not None:
                 # The same object or nothing: S3 answers 412 if it changed.
-                headers["If-Match"] = self.etag  # type: ignore[assignment]
+                headers["If-Match"] = etag
             elif self.last_modified:
                 # RFC 9110 §13.1.5: the rest if unchanged, else the whole new object (200).
                 headers["If-Range"] = self.last_modified
         return headers
 
-    def _strong_etag(self) -> bool:
+    def _strong_etag(self) -> str | None:
         # A weak ETag (W/"…") may not be used with If-Match (RFC 9110 §13.1.1).
-        return bool(self.etag) and not self.etag.startswith("W/")  # type: ignore[union-attr]
+        etag = self.etag
+        return etag if etag and not etag.startswith("W/") else None
 
     def _can_resume(self) -> bool:
         """True if a Range request can be tied to the version we started with."""
-        return self._strong_etag() or bool(self.last_modified)
+        return self._strong_etag() is not None or bool(self.last_modified)
 
     def _expiring(self) -> bool:
         return not self.engine.is_fresh(self.media_url)
@@ -424,11 +425,11 @@ class _Transfer:
         if self.offset == 0:
             self.last_modified = modified
         changed = self.etag is not None and etag is not None and etag != self.etag
-        if self.offset > 0 and self._strong_etag() and etag is None:
+        if self.offset > 0 and self._strong_etag() is not None and etag is None:
             changed = True  # nothing ties these bytes to the version we started with
         elif (
             self.offset > 0
-            and not self._strong_etag()
+            and self._strong_etag() is None
             and modified is not None
             and modified != self.last_modified
         ):
