@@ -248,15 +248,21 @@ async def test_deep_and_huge_json_bodies_are_validation_errors(
             await response.write(b'"}')
         return response
 
+    async def announced(_: web.Request) -> web.StreamResponse:
+        # Content-Length says 9 MiB: refused before the body is read.
+        return web.Response(body=b" " * (9 * 1024 * 1024), content_type="application/json")
+
     hostile.meta["deep"] = deep
     hostile.meta["huge"] = huge
+    hostile.meta["announced"] = announced
     async with contextlib.aclosing(
-        client.get_recordings(["deep", "huge", "missing"], concurrency=3)
+        client.get_recordings(["deep", "huge", "announced", "missing"], concurrency=4)
     ) as stream:
         outcomes = {o.recording_id: o async for o in stream}
     assert isinstance(outcomes["deep"].error, br.ResponseValidationError)
-    assert isinstance(outcomes["huge"].error, br.ResponseValidationError)
-    assert "larger than" in str(outcomes["huge"].error)
+    for rid in ("huge", "announced"):
+        assert isinstance(outcomes[rid].error, br.ResponseValidationError)
+        assert "larger than 8388608 bytes" in str(outcomes[rid].error)
     assert isinstance(outcomes["missing"].error, br.NotFoundError)
 
 
