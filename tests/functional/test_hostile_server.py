@@ -116,7 +116,7 @@ async def client(hostile: Hostile) -> AsyncIterator[br.RecordingsClient]:
 
 def recording(rid: str, **changes: Any) -> br.Recording:
     payload = load("recording_real.json")
-    payload.update(id=rid, url=None, **changes)
+    payload.update({"id": rid, "url": None, **changes})
     return structure(payload, br.Recording, what="r")
 
 
@@ -294,3 +294,13 @@ async def test_an_oversized_location_header_does_not_leak_the_signature(
     assert SECRET not in str(info.value)  # ...without the signature it quoted
     assert "ASIASECRETCRED" not in str(info.value)
     assert len(chain) == 2
+
+
+async def test_a_malformed_url_in_metadata_is_not_used(
+    hostile: Hostile, client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    signed_now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    bad = f"http://127.0.0.1:99999/media/good?X-Amz-Date={signed_now}&X-Amz-Expires=600"
+    result = await client.download_recording(recording("meta-url", url=bad), tmp_path)
+    assert result.path.read_bytes() == MEDIA
+    assert f"/workspaces/{WS}/recordings/meta-url.mp3" in hostile.requests  # asked Bird instead
