@@ -49,7 +49,9 @@ from ._errors import (
     TranscriptionFailedError,
     TranscriptionNotAvailableError,
     TranscriptionTimeoutError,
+    UnexpectedError,
     UnprocessableEntityError,
+    UnsafePathError,
 )
 from ._models import (
     CallRecording,
@@ -136,7 +138,9 @@ __all__ = [
     "TranscriptionPage",
     "TranscriptionStatus",
     "TranscriptionTimeoutError",
+    "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsafePathError",
     "__version__",
     "redact_url",
 ]
