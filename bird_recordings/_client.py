@@ -454,7 +454,13 @@ class RecordingsClient:
         return await self._media.get_media_url(recording)
 
     def stream_recording(
-        self, recording: RecordingRef, *, chunk_size: int | None = None
+        self,
+        recording: RecordingRef,
+        *,
+        chunk_size: int | None = None,
+        offset: int = 0,
+        end: int | None = None,
+        if_range: str | None = None,
     ) -> MediaStream:
         """Stream a recording's media without touching the disk.
 
@@ -468,13 +474,35 @@ class RecordingsClient:
             RecordingNotAvailableError, NotFoundError, StorageError,
             MediaURLExpiredError, APIConnectionError (retries spent),
             MediaChangedError: the object was replaced mid-stream.
+            RangeNotSatisfiableError: ``offset`` is at or beyond the end (416).
+
+        A part of the object: ``offset`` is the first byte (``Range: bytes=N-``),
+        ``end`` the last one included (``bytes=N-M``); a storage cut resumes from
+        where the stream is, up to ``end``. ``if_range`` (an ETag or HTTP date, as
+        an HTTP client's ``If-Range``) goes to storage with the first request: when
+        it no longer holds, the whole object is streamed and ``media.is_partial`` is
+        false. See :class:`MediaStream` for the size, ETag and range of the stream.
         """
         from ._download import MediaStream
 
         self._ensure_open()
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise InvalidArgumentError("chunk_size must be a positive integer")
-        return MediaStream(self._media, recording, chunk_size or self.chunk_size)
+        for name, value in (("offset", offset), ("end", end)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidArgumentError(f"{name} must be an integer >= 0, got {value!r}")
+        if end is not None and end < offset:
+            raise InvalidArgumentError(f"end ({end}) must not be before offset ({offset})")
+        return MediaStream(
+            self._media,
+            recording,
+            chunk_size or self.chunk_size,
+            offset=offset,
+            end=end,
+            if_range=if_range,
+        )
 
     async def download_recording(
         self,

@@ -33,6 +33,7 @@ __all__ = [
     "MediaURLExpiredError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RangeNotSatisfiableError",
     "RateLimitError",
     "RecordingNotAvailableError",
     "ResponseValidationError",
@@ -339,3 +340,27 @@ def error_class_for_status(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+class RangeNotSatisfiableError(StorageError):
+    """The byte range asked of :meth:`RecordingsClient.stream_recording` lies beyond the
+    object (storage answered 416).
+
+    ``size_bytes`` is the object's size when storage said it (``Content-Range:
+    bytes */<size>``), else ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str,
+        url: str | None = None,
+        recording_id: str | None = None,
+        size_bytes: int | None = None,
+    ) -> None:
+        self.size_bytes = size_bytes
+        super().__init__(
+            status=status, code=code, message=message, url=url, recording_id=recording_id
+        )
