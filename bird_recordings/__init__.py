@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._bulk import RecordingOutcome
 from ._client import RecordingsClient
 from ._clock import Clock, SystemClock
+from ._converter import to_dict, to_json
 from ._download import (
     DownloadOutcome,
     DownloadProgress,
@@ -140,4 +141,6 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "redact_url",
+    "to_dict",
+    "to_json",
 ]
