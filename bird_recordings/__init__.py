@@ -51,10 +51,13 @@ from ._errors import (
     TranscriptionNotAvailableError,
     TranscriptionTimeoutError,
     UnprocessableEntityError,
+    WebhookSignatureError,
 )
 from ._models import (
+    Call,
     CallRecording,
     CallRecordingPage,
+    CallStatus,
     ClientStats,
     Contact,
     Direction,
@@ -71,6 +74,8 @@ from ._models import (
     Transcription,
     TranscriptionPage,
     TranscriptionStatus,
+    VoiceEvent,
+    VoiceEventType,
 )
 from ._pagination import AsyncPager
 from ._redact import redact_url
@@ -90,8 +95,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BirdRecordingsError",
+    "Call",
     "CallRecording",
     "CallRecordingPage",
+    "CallStatus",
     "ClientClosedError",
     "ClientStats",
     "Clock",
@@ -139,6 +146,9 @@ __all__ = [
     "TranscriptionStatus",
     "TranscriptionTimeoutError",
     "UnprocessableEntityError",
+    "VoiceEvent",
+    "VoiceEventType",
+    "WebhookSignatureError",
     "__version__",
     "redact_url",
     "to_dict",

@@ -43,6 +43,7 @@ __all__ = [
     "TranscriptionNotAvailableError",
     "TranscriptionTimeoutError",
     "UnprocessableEntityError",
+    "WebhookSignatureError",
     "error_class_for_status",
 ]
 
@@ -364,3 +365,17 @@ class RangeNotSatisfiableError(StorageError):
         super().__init__(
             status=status, code=code, message=message, url=url, recording_id=recording_id
         )
+
+
+class WebhookSignatureError(BirdRecordingsError):
+    """A webhook delivery failed verification (:func:`bird_recordings.webhooks.verify`).
+
+    ``reason`` says which check failed (``missing-signature``, ``missing-timestamp``,
+    ``bad-timestamp``, ``stale-timestamp``, ``bad-base64``, ``bad-length``,
+    ``mismatch``); neither it nor the message reveals the key or the expected
+    signature.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
