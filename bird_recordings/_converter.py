@@ -274,6 +274,4 @@ def to_json(
     Raises:
         InvalidArgumentError: ``obj`` is not one of the library's models.
     """
-    return json.dumps(
-        to_dict(obj, case=case, exclude=exclude), ensure_ascii=False, indent=indent
-    )
+    return json.dumps(to_dict(obj, case=case, exclude=exclude), ensure_ascii=False, indent=indent)

@@ -146,7 +146,9 @@ def signature_for(signing_key: str | bytes, *, timestamp: str, url: str, body: b
     return hmac.new(key, message, hashlib.sha256).digest()
 
 
-def parse_event(body: bytes | str | Mapping[str, Any], *, request_id: str | None = None) -> VoiceEvent:
+def parse_event(
+    body: bytes | str | Mapping[str, Any], *, request_id: str | None = None
+) -> VoiceEvent:
     """Parse a delivery's body (Bird's envelope ``{"service", "event", "payload"}``).
 
     Only ``event``, ``payload.id`` and ``payload.status`` are required; unknown

@@ -1,4 +1,4 @@
-"""``stream_recording(offset=, end=, if_range=)`` and ``MediaStream.read(n)`` against the emulator."""
+"""stream_recording(offset=, end=, if_range=) and MediaStream.read(n) against the emulator."""
 
 from __future__ import annotations
 

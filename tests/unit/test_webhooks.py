@@ -79,9 +79,10 @@ def test_a_fixed_vector() -> None:
     expected_message = b"1\nu\n" + bytes.fromhex(
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     )
-    assert signature == base64.b64encode(
-        hmac.new(b"k", expected_message, hashlib.sha256).digest()
-    ).decode()
+    assert (
+        signature
+        == base64.b64encode(hmac.new(b"k", expected_message, hashlib.sha256).digest()).decode()
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,7 +140,10 @@ def test_parse_event_types_the_call_and_keeps_the_payload() -> None:
 
 
 def test_parse_event_keeps_unknown_values_and_skips_odd_optional_fields() -> None:
-    body = {"event": "voice.transferred", "payload": {"id": "c", "status": "parked", "duration": "x"}}
+    body = {
+        "event": "voice.transferred",
+        "payload": {"id": "c", "status": "parked", "duration": "x"},
+    }
     event = webhooks.parse_event(body)
     assert event.event == "voice.transferred"
     assert not event.event.is_known
