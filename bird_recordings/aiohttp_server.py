@@ -27,9 +27,40 @@ if TYPE_CHECKING:
     from ._download import RecordingRef
     from .webhooks import WebhookReceiver
 
-__all__ = ["stream_recording_response", "webhook_handler"]
+__all__ = ["error_middleware", "error_response", "stream_recording_response", "webhook_handler"]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
+
+#: Set on a request once a media answer's headers are out: an error after that can no
+#: longer become an HTTP answer (aiohttp cuts the connection instead).
+_STARTED: Final = web.RequestKey("bird_recordings.started", bool)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(exc: BirdRecordingsError) -> web.Response:
+    """The JSON answer ``{"code", "message"}`` for a library error; the text carries
+    no workspace id, URL or key (``404`` unknown recording, ``409`` no media yet,
+    ``416`` range beyond the end, ``503`` rate limited, ``504`` timeout, ``502``
+    anything else).
+    """
+    answer = error_answer(exc)
+    log_refusal(exc, answer)
+    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn :class:`~bird_recordings.BirdRecordingsError` from any handler into
+    :func:`error_response`, while no response has started:
+    ``web.Application(middlewares=[error_middleware])``.
+    """
+    try:
+        return await handler(request)
+    except BirdRecordingsError as exc:
+        if request.get(_STARTED):
+            raise
+        return error_response(exc)
 
 
 async def stream_recording_response(
@@ -78,11 +109,10 @@ async def stream_recording_response(
             )
             status, media_head = media_headers(media, headers)
         except BirdRecordingsError as exc:
-            answer = error_answer(exc)
-            log_refusal(exc, answer)
-            return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+            return error_response(exc)
         response = web.StreamResponse(status=status, headers=media_head)
         await response.prepare(request)
+        request[_STARTED] = True
         if request.method == "HEAD":
             return response
         try:

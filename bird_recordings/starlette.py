@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._download import MediaStream, RecordingRef
     from .webhooks import WebhookReceiver
 
-__all__ = ["RecordingResponse", "webhook_endpoint"]
+__all__ = ["RecordingResponse", "error_response", "exception_handler", "webhook_endpoint"]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
@@ -58,7 +58,7 @@ class RecordingResponse(Response):
     that carry no workspace id, URL or key: unknown recording ``404``, no media
     yet ``409``, range beyond the end ``416`` (with ``Content-Range: bytes
     */size``), Bird rate limit ``503`` with ``Retry-After``, timeout ``504``,
-    anything else ``502`` (see :func:`bird_recordings._web.error_answer`).
+    anything else ``502`` (see :func:`error_response`).
     A storage failure after the headers went out (retries spent) aborts the
     connection, so the client sees a short body, never a silently truncated one.
 
@@ -105,10 +105,7 @@ class RecordingResponse(Response):
                 )
                 self.status_code, headers = media_headers(media, self._extra)
             except BirdRecordingsError as exc:
-                answer = error_answer(exc)
-                log_refusal(exc, answer)
-                refusal = JSONResponse(answer.body, answer.status, headers=answer.headers)
-                await refusal(scope, receive, send)
+                await error_response(exc)(scope, receive, send)
                 return
             self.init_headers(headers)
             await send(
@@ -181,3 +178,27 @@ def webhook_endpoint(
         return JSONResponse(answer.body, answer.status)
 
     return endpoint
+
+
+def error_response(exc: BirdRecordingsError) -> JSONResponse:
+    """The JSON answer ``{"code", "message"}`` for a library error (the table of
+    :class:`RecordingResponse`); the text carries no workspace id, URL or key.
+
+    Install it for every route with :func:`exception_handler`.
+    """
+    answer = error_answer(exc)
+    log_refusal(exc, answer)
+    return JSONResponse(answer.body, answer.status, headers=answer.headers)
+
+
+async def exception_handler(request: Request, exc: Exception) -> Response:
+    """A Starlette/FastAPI exception handler for :class:`~bird_recordings.BirdRecordingsError`.
+
+    ``app.add_exception_handler(br.BirdRecordingsError, exception_handler)``
+    turns errors of metadata routes into the same answers as
+    :class:`RecordingResponse` gives (``404`` unknown recording, ``503`` rate
+    limited, ``502`` Bird failed…).
+    """
+    if not isinstance(exc, BirdRecordingsError):
+        raise exc
+    return error_response(exc)
