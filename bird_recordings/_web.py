@@ -156,14 +156,18 @@ def log_refusal(exc: BirdRecordingsError, answer: ErrorAnswer) -> None:
 
 
 def media_headers(
-    media: MediaStream, extra: Mapping[str, str] | None = None
+    media: MediaStream,
+    extra: Mapping[str, str] | None = None,
+    *,
+    asked: ByteRange | None = None,
+    if_range: str | None = None,
 ) -> tuple[int, dict[str, str]]:
     """The status (200 or 206) and headers of an answer carrying an open stream.
 
     ``Content-Type: audio/mpeg``, ``Accept-Ranges: bytes``, ``Content-Length``,
     ``ETag`` (when storage sent them), ``Content-Range`` for a range, and an
     inline ``Content-Disposition`` naming ``<recording id>.mp3``; ``extra``
-    headers last.
+    headers last. ``asked`` and ``if_range`` are what the HTTP client sent.
 
     Raises:
         IntegrityError: a range whose extent storage did not say.
@@ -177,7 +181,15 @@ def media_headers(
         headers["ETag"] = media.etag
     status = 200
     last = media.last_byte
-    if media.is_partial:
+    # ``bytes=0-`` (what browsers send for media) asks for everything; it still gets a
+    # 206 so the player knows it can seek, unless If-Range names another version.
+    whole_as_range = (
+        asked is not None
+        and asked.first == 0
+        and asked.last is None
+        and (if_range is None or if_range == media.etag)
+    )
+    if media.is_partial or whole_as_range:
         if last is None:
             # S3 always says (Content-Range or Content-Length); a range of unknown
             # extent cannot be described to the HTTP client.

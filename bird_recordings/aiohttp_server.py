@@ -107,7 +107,7 @@ async def stream_recording_response(
                     if_range=if_range,
                 )
             )
-            status, media_head = media_headers(media, headers)
+            status, media_head = media_headers(media, headers, asked=byte_range, if_range=if_range)
         except BirdRecordingsError as exc:
             return error_response(exc)
         response = web.StreamResponse(status=status, headers=media_head)

@@ -103,7 +103,9 @@ class RecordingResponse(Response):
                         if_range=if_range,
                     )
                 )
-                self.status_code, headers = media_headers(media, self._extra)
+                self.status_code, headers = media_headers(
+                    media, self._extra, asked=byte_range, if_range=if_range
+                )
             except BirdRecordingsError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
