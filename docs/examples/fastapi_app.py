@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any, NotRequired, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from typing_extensions import NotRequired, TypedDict  # pydantic needs these on 3.11
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 import bird_recordings as br
 from bird_recordings.starlette import RecordingResponse, exception_handler
