@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from datetime import datetime
@@ -60,7 +61,7 @@ from ._models import (
 )
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
-from ._transport import Transport
+from ._transport import SharedTransport, Transport
 
 if TYPE_CHECKING:
     from ._download import (
@@ -242,7 +243,10 @@ class RecordingsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left open). Idempotent."""
+        """Close the owned session (a borrowed one is left open). Idempotent.
+
+        On a view from :meth:`with_options`, only the view is closed.
+        """
         self._closed = True
         try:
             await self._transport.close()
@@ -777,3 +781,68 @@ class RecordingsClient:
         return await self._transcriptions.download(
             transcription_id, path, fmt=fmt, overwrite=overwrite
         )
+
+    # -- per-call options ---------------------------------------------------------
+
+    #: The client a view was made from (``None`` for a client itself).
+    _root: RecordingsClient | None = None
+
+    def with_options(
+        self, *, timeout_s: float | None = None, retry: RetryPolicy | None = None
+    ) -> RecordingsClient:
+        """A view of this client with another API timeout and/or retry policy.
+
+        The view shares this client's connection pool, rate limiters,
+        concurrency cap and media URL cache, so overrides cost nothing and the
+        limits still hold across both. Use it for one call or keep it::
+
+            patient = client.with_options(timeout_s=120, retry=br.RetryPolicy(max_retries=8))
+            rec = await patient.get_recording(recording_id)
+
+        ``retry`` applies to API calls and to storage requests of downloads made
+        through the view. Closing the view (``aclose`` or ``async with``) only
+        marks the view closed: the session stays open for this client and its
+        other views. Closing this client closes every view with it; a view then
+        raises :class:`ClientClosedError`. ``stats`` of a view count its own API
+        retries.
+
+        Raises:
+            ConfigurationError: an invalid ``timeout_s`` or ``retry``.
+        """
+        if timeout_s is not None:
+            _check_positive("timeout_s", timeout_s)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        root = self._root or self
+        view = copy.copy(self)
+        view._root = root
+        view.retry = retry or self.retry
+        view._closed = False
+        view._transport = SharedTransport(
+            root._transport,
+            api_timeout_s=timeout_s,
+            is_closed=lambda: root.is_closed,
+        )
+        if timeout_s is None:
+            view._transport.api_timeout = self._transport.api_timeout
+        parent_api = self._api
+        view._api = APIRequester(
+            transport=view._transport,
+            base_url=self.base_url,
+            authorization=parent_api._authorization,
+            retry=view.retry,
+            clock=self.clock,
+            limiter=parent_api.limiter,
+            post_limiter=parent_api.post_limiter,
+            max_concurrent_requests=1,
+        )
+        view._api._semaphore = parent_api._semaphore  # one concurrency cap for all views
+        view._api.server_clock_offset_s = parent_api.server_clock_offset_s
+        from ._download import MediaEngine
+        from ._transcriptions import TranscriptionEngine
+
+        media = MediaEngine(view)
+        media.share(root._media)
+        view._media = media
+        view._transcriptions = TranscriptionEngine(view)
+        return view

@@ -694,6 +694,9 @@ class MediaEngine:
 
     def executor(self) -> ThreadPoolExecutor:
         """The file I/O threads, created on first use."""
+        parent: MediaEngine | None = getattr(self, "_shared_from", None)
+        if parent is not None:
+            return parent.executor()
         if self._executor is None:
             settle_allocator()
             self._executor = ThreadPoolExecutor(
@@ -701,8 +704,20 @@ class MediaEngine:
             )
         return self._executor
 
+    def share(self, parent: MediaEngine) -> None:
+        """Use ``parent``'s URL cache, in-flight refreshes and I/O threads (client views).
+
+        The threads stay ``parent``'s: :meth:`close` leaves them to it.
+        """
+        self._inflight = parent._inflight
+        self._latest = parent._latest
+        self.counters = parent.counters
+        self._shared_from = parent
+
     def close(self) -> None:
         """Stop the I/O threads (pending work finishes)."""
+        if getattr(self, "_shared_from", None) is not None:
+            return
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=True)
