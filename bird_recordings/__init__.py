@@ -53,6 +53,7 @@ from ._errors import (
     UnprocessableEntityError,
     WebhookSignatureError,
 )
+from ._hooks import Hooks, SpanHandle
 from ._models import (
     Call,
     CallRecording,
@@ -110,6 +111,7 @@ __all__ = [
     "DownloadProgress",
     "DownloadResult",
     "FileWriteError",
+    "Hooks",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
@@ -135,6 +137,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "SpanHandle",
     "StorageError",
     "StorageMetrics",
     "SystemClock",

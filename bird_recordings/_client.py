@@ -45,6 +45,7 @@ from ._errors import (
     ConfigurationError,
     InvalidArgumentError,
 )
+from ._hooks import Hooks
 from ._limits import RateLimiter
 from ._models import (
     CallRecording,
@@ -838,6 +839,7 @@ class RecordingsClient:
         )
         view._api._semaphore = parent_api._semaphore  # one concurrency cap for all views
         view._api.server_clock_offset_s = parent_api.server_clock_offset_s
+        view._api.hooks = parent_api.hooks
         from ._download import MediaEngine
         from ._transcriptions import TranscriptionEngine
 
@@ -846,3 +848,22 @@ class RecordingsClient:
         view._media = media
         view._transcriptions = TranscriptionEngine(view)
         return view
+
+    # -- instrumentation ------------------------------------------------------------
+
+    @property
+    def hooks(self) -> Hooks:
+        """Where this client reports its API calls, downloads and streams (tracing).
+
+        The default reports nothing. ``bird_recordings.tracing.instrument(client)``
+        (extra ``otel``) installs OpenTelemetry spans; a :class:`Hooks` subclass
+        can feed another tracer. Views from :meth:`with_options` made afterwards
+        inherit it.
+        """
+        return self._api.hooks
+
+    @hooks.setter
+    def hooks(self, hooks: Hooks) -> None:
+        if not isinstance(hooks, Hooks):
+            raise ConfigurationError("hooks must be a bird_recordings.Hooks")
+        self._api.hooks = hooks

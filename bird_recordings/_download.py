@@ -53,6 +53,7 @@ from ._errors import (
     StorageError,
 )
 from ._files import FileSink, file_md5, settle_allocator
+from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
 from ._models import MediaURL, Recording, RecordingStatus
 from ._redact import redact_url
 from ._retry import RetryPolicy, parse_retry_after
@@ -543,6 +544,7 @@ class MediaStream:
         self._first: bytes | None = None
         self._exhausted = False
         self._handed_out = 0
+        self._span: SpanHandle = NO_SPAN
         self.recording_id = ref.id if isinstance(ref, Recording) else str(ref)
 
     @property
@@ -588,6 +590,34 @@ class MediaStream:
         return max(self._transfer.stop - self._transfer.first_byte, 0)
 
     async def __aenter__(self) -> MediaStream:
+        hooks = self._engine.client._api.hooks
+        if hooks is not NO_HOOKS:
+            self._span = hooks.start_span(
+                "bird_recordings.stream",
+                {"bird.recording_id": self.recording_id, "bird.first_byte": self._offset},
+            )
+        try:
+            return await self._enter()
+        except Exception as exc:
+            self._end_span(exc)
+            raise
+        except BaseException:
+            self._end_span(None)
+            raise
+
+    def _end_span(self, error: BaseException | None) -> None:
+        span, self._span = self._span, NO_SPAN
+        if span is NO_SPAN:
+            return
+        if error is not None:
+            span.record_error(error)
+        span.set_attribute("bird.bytes", self._handed_out)
+        if self._transfer is not None:
+            span.set_attribute("bird.resumes", self._transfer.counters.resumes)
+            span.set_attribute("bird.url_refreshes", self._transfer.counters.url_refreshes)
+        span.end()
+
+    async def _enter(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
         self._transfer = _Transfer(
             self._engine,
@@ -618,7 +648,10 @@ class MediaStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close()
+        try:
+            await self._close()
+        finally:
+            self._end_span(exc if isinstance(exc, Exception) else None)
 
     async def _close(self) -> None:
         events, self._events = self._events, None
@@ -883,6 +916,42 @@ class MediaEngine:
         return target.absolute()
 
     async def download(
+        self,
+        ref: RecordingRef,
+        path: str | Path | None,
+        *,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+        verify_md5: bool = True,
+        fsync: bool = False,
+        chunk_size: int | None = None,
+        _overall: _Overall | None = None,
+    ) -> DownloadResult:
+        """:meth:`_download`, in a ``bird_recordings.download`` span when hooks are installed."""
+        hooks = self.client._api.hooks
+        call = functools.partial(
+            self._download,
+            ref,
+            path,
+            overwrite=overwrite,
+            progress=progress,
+            verify_md5=verify_md5,
+            fsync=fsync,
+            chunk_size=chunk_size,
+            _overall=_overall,
+        )
+        if hooks is NO_HOOKS:
+            return await call()
+        recording_id = ref.id if isinstance(ref, Recording) else str(ref)
+        with hooks.span("bird_recordings.download", {"bird.recording_id": recording_id}) as span:
+            result = await call()
+            span.set_attribute("bird.bytes", result.size_bytes)
+            span.set_attribute("bird.resumes", result.resumes)
+            span.set_attribute("bird.url_refreshes", result.url_refreshes)
+            span.set_attribute("bird.restarts", result.restarts)
+            return result
+
+    async def _download(
         self,
         ref: RecordingRef,
         path: str | Path | None,
