@@ -53,6 +53,7 @@ __all__ = [
     "WebhookReceiver",
     "WebhookSignatureError",
     "parse_event",
+    "signature_for",
     "verify",
 ]
 
@@ -140,7 +141,11 @@ def verify(
 
 
 def signature_for(signing_key: str | bytes, *, timestamp: str, url: str, body: bytes) -> bytes:
-    """The raw HMAC-SHA256 Bird sends (base64-encoded) in ``messagebird-signature``."""
+    """The raw HMAC-SHA256 Bird sends (base64-encoded) in ``messagebird-signature``.
+
+    For your own tests: ``base64.b64encode(signature_for(key, timestamp=ts, url=url,
+    body=body))`` is the header Bird would send.
+    """
     key = signing_key.encode() if isinstance(signing_key, str) else signing_key
     message = timestamp.encode() + b"\n" + url.encode() + b"\n" + hashlib.sha256(body).digest()
     return hmac.new(key, message, hashlib.sha256).digest()
