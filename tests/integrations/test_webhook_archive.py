@@ -1,6 +1,7 @@
 """Bird's voice webhooks end to end: the emulator completes a call and delivers a signed
 webhook; docs/examples/webhook_archive.py (aiohttp under AppRunner) verifies it, answers,
-waits for the recordings to be processed and archives them."""
+waits for the recordings to be processed and archives them. Also the Starlette endpoint
+under uvicorn."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from fastapi import FastAPI
 
+import bird_recordings as br
 from bird_recordings.emulator import BirdEmulator
+from bird_recordings.starlette import webhook_endpoint
+from bird_recordings.webhooks import WebhookReceiver
 from tests.conftest import FakeClock
 
-from .conftest import WAIT_S, load_example
+from .conftest import WAIT_S, load_example, uvicorn_server
 
 webhook_archive = load_example("webhook_archive")
 
@@ -157,3 +162,38 @@ async def test_the_emulator_retries_until_a_2xx(tmp_path: Path) -> None:
     ]
     assert len({h["messagebird-request-id"] for h in received}) == 1
     assert all(h["messagebird-signature"] for h in received)
+
+
+async def test_the_starlette_endpoint_under_uvicorn() -> None:
+    seen: list[br.VoiceEvent] = []
+
+    async def on_event(event: br.VoiceEvent) -> None:
+        seen.append(event)
+
+    async with WebhookReceiver(KEY, on_event) as receiver:
+        app = FastAPI()
+        app.add_route("/bird/webhooks", webhook_endpoint(receiver), methods=["POST"])
+        async with uvicorn_server(app) as base:
+            hook = f"{base}/bird/webhooks"
+            async with (
+                BirdEmulator(recordings=0, seed=9, webhook_url=hook, signing_key=KEY) as emu,
+                BirdEmulator(
+                    recordings=0,
+                    seed=10,
+                    webhook_url=hook,
+                    signing_key="wrong",
+                    webhook_retry_delays_s=(),
+                ) as impostor,
+            ):
+                call = emu.complete_call(direction="inbound")
+                impostor.complete_call()
+                async with asyncio.timeout(WAIT_S):
+                    await emu.wait_webhooks()
+                    await impostor.wait_webhooks()
+                    await receiver.join()
+    assert [(d.attempt, d.status) for d in emu.webhook_deliveries] == [(1, 200)]
+    assert [(d.attempt, d.status) for d in impostor.webhook_deliveries] == [(1, 401)]
+    assert [(e.event, e.call.id, e.call.status) for e in seen] == [
+        ("voice.inbound", call.id, "completed")
+    ]
+    assert seen[0].request_id == call.webhook_request_id
