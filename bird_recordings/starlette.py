@@ -109,7 +109,12 @@ class RecordingResponse(Response):
             except BirdRecordingsError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
-            self.init_headers(headers)
+            # Not init_headers(): with an empty body it would add "content-length: 0"
+            # when storage did not announce a size.
+            self.raw_headers = [
+                (key.lower().encode("latin-1"), value.encode("latin-1"))
+                for key, value in headers.items()
+            ]
             await send(
                 {
                     "type": "http.response.start",

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, Protocol, Self
 import attrs
 from aiohttp import web
 
-from bird_recordings._models import Recording, RecordingStatus, Transcription
+from bird_recordings._models import Direction, Recording, RecordingStatus, Transcription
 
 from ._api import ApiOrigin
 from ._faults import Faults, StatusFault
@@ -659,7 +659,7 @@ class BirdEmulator:
                 call_id=call,
                 channel_id=channel,
                 source="call",
-                direction=recording_direction,
+                direction=Direction(recording_direction),
             ).id
             for _ in range(recordings)
         )
