@@ -140,6 +140,7 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
 
     async def receive(request: web.Request) -> web.StreamResponse:
+        # The receiver exists once the app has started (cleanup_ctx), hence the lookup.
         return await webhook_handler(request.app[RECEIVER], url=public_url)(request)
 
     app.router.add_post("/bird/webhooks", receive)
