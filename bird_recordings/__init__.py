@@ -17,6 +17,7 @@ from typing import get_type_hints as _get_type_hints
 from ._bulk import RecordingOutcome
 from ._client import RecordingsClient
 from ._clock import Clock, SystemClock
+from ._converter import to_dict, to_json
 from ._download import (
     DownloadOutcome,
     DownloadProgress,
@@ -41,6 +42,7 @@ from ._errors import (
     MediaURLExpiredError,
     NotFoundError,
     PermissionDeniedError,
+    RangeNotSatisfiableError,
     RateLimitError,
     RecordingNotAvailableError,
     ResponseValidationError,
@@ -52,10 +54,14 @@ from ._errors import (
     UnexpectedError,
     UnprocessableEntityError,
     UnsafePathError,
+    WebhookSignatureError,
 )
+from ._hooks import Hooks, SpanHandle
 from ._models import (
+    Call,
     CallRecording,
     CallRecordingPage,
+    CallStatus,
     ClientStats,
     Contact,
     Direction,
@@ -72,6 +78,8 @@ from ._models import (
     Transcription,
     TranscriptionPage,
     TranscriptionStatus,
+    VoiceEvent,
+    VoiceEventType,
 )
 from ._pagination import AsyncPager
 from ._redact import redact_url
@@ -91,8 +99,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BirdRecordingsError",
+    "Call",
     "CallRecording",
     "CallRecordingPage",
+    "CallStatus",
     "ClientClosedError",
     "ClientStats",
     "Clock",
@@ -104,6 +114,7 @@ __all__ = [
     "DownloadProgress",
     "DownloadResult",
     "FileWriteError",
+    "Hooks",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
@@ -116,6 +127,7 @@ __all__ = [
     "Party",
     "PartyNumber",
     "PermissionDeniedError",
+    "RangeNotSatisfiableError",
     "RateLimitError",
     "Recording",
     "RecordingNotAvailableError",
@@ -128,6 +140,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "SpanHandle",
     "StorageError",
     "StorageMetrics",
     "SystemClock",
@@ -141,8 +154,13 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsafePathError",
+    "VoiceEvent",
+    "VoiceEventType",
+    "WebhookSignatureError",
     "__version__",
     "redact_url",
+    "to_dict",
+    "to_json",
 ]
 
 # Public names report the package as their module, as httpx's do: a traceback
