@@ -7,7 +7,8 @@ real Bird workspace (``BIRD_ACCESS_KEY``, ``BIRD_WORKSPACE_ID``);
 ``emulator`` runs the emulator as a server. Run ``bird-recordings --help``.
 
 Exit codes: 0 all good, 1 some items failed, 2 usage or configuration error,
-130 interrupted.
+74 a local file-system error, 75 another sync holds the folder, 130 interrupted
+(SIGINT), 143 stopped (SIGTERM).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import bird_recordings as br
 from ._cli.commands import cmd_delete, cmd_download, cmd_get, cmd_list, cmd_metrics
 from ._cli.common import (
     EXIT_FAILED,
+    EXIT_FILESYSTEM,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     CLIError,
@@ -98,3 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a local file-system failure the command did not foresee
+        where = f" ({exc.filename})" if exc.filename else ""
+        ui.error(f"file system: {exc.strerror or type(exc).__name__}{where}")
+        return EXIT_FILESYSTEM

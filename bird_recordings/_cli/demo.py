@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError, Credentials, make_client
+from .common import EXIT_FAILED, EXIT_OK, CLIError, Credentials, make_client
 from .naming import DEFAULT_TEMPLATE, NameTemplate
 from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
 from .ui import UI, Tally
@@ -138,7 +138,7 @@ async def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
             f"{verified} file(s) verified byte for byte (SHA-256) against the emulator's objects."
         ]
     )
-    ui.summary(tally, stats, title="Demo summary", interrupted=interrupted, notes=notes)
+    ui.summary(tally, stats, title="Demo summary", interrupted=bool(interrupted), notes=notes)
     if interrupted:
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if tally.failed else EXIT_OK

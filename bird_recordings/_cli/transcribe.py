@@ -21,7 +21,6 @@ import bird_recordings as br
 
 from .common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     CLIError,
     make_client,
@@ -166,7 +165,7 @@ async def cmd_transcribe(args: argparse.Namespace, ui: UI) -> int:
         ui.error(f"{rid}: {reason}")
     if interrupted:
         ui.error("interrupted: requested transcriptions carry on at Bird")
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
