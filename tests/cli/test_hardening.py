@@ -296,3 +296,21 @@ async def test_sigterm_stops_a_sync_cleanly_and_the_next_run_sweeps(
     result = await run("sync", "--out", "archive")
     assert result.returncode == 0, result.stderr
     assert_archive_complete(emu, folder)
+
+
+# -- --name templates ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template", ["{duration:>9999999999}", "{id!r}", "{id.__class__}", "{id[0]}"]
+)
+async def test_an_unsafe_name_template_is_refused_before_any_request(
+    run: Runner, emu: BirdEmulator, tmp_path: Path, template: str
+) -> None:
+    result = await run("download", "--all", "--out", "out", "--name", template)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--name" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert emu.requests == []
+    assert not (tmp_path / "out").exists()
