@@ -255,7 +255,7 @@ class _RichProgress(ProgressView):
         self.console = console
         self.overall: Progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", markup=False, style="bold"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[bytes]}"),
@@ -266,7 +266,7 @@ class _RichProgress(ProgressView):
             console=console,
         )
         self.active: Progress = Progress(
-            TextColumn("  {task.description}"),
+            TextColumn("  {task.description}", markup=False),
             BarColumn(bar_width=24),
             DownloadColumn(binary_units=True),
             _RateColumn(),
@@ -328,7 +328,9 @@ class _RichProgress(ProgressView):
         if outcome.status in ("not-available", "up-to-date"):
             return
         if outcome.status == "failed":
-            self.console.print(f"[red]failed[/red] {rid}: {outcome.reason}", highlight=False)
+            # Ids and reasons come from the server: never rich markup.
+            line = Text.assemble(("failed", "red"), f" {rid}: {outcome.reason}")
+            self.console.print(line, highlight=False)
         self.overall.update(
             self.task, advance=1, bytes=format_bytes(self.bytes_done), rate=self._rate()
         )
@@ -402,11 +404,12 @@ class UI:
         if self.mode == "rich":
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left")
+            # Cells and titles hold server text (ids, statuses, channel ids): Text, not markup.
+            table = Table(title=Text(title) if title is not None else None, title_justify="left")
             for column in columns:
-                table.add_column(column, overflow="fold")
+                table.add_column(Text(column), overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             self.console.print(table)
             return
         if title:
@@ -458,7 +461,7 @@ class UI:
                 table.add_column("what", style="bold")
                 table.add_column("value", justify="right")
                 for label, value in rows:
-                    table.add_row(label, value)
+                    table.add_row(Text(label), Text(value))
                 self.console.print(table)
             else:
                 print(title, file=self.stdout)
