@@ -1,8 +1,8 @@
 """The ``bird-recordings`` command line.
 
 ``bird-recordings demo`` downloads from the embedded emulator with faults on;
-``list``, ``get``, ``download``, ``sync``, ``delete``, ``metrics`` and
-``transcribe`` work on a
+``list``, ``get``, ``download``, ``sync``, ``delete``, ``metrics``,
+``transcribe`` and ``delete-transcription`` work on a
 real Bird workspace (``BIRD_ACCESS_KEY``, ``BIRD_WORKSPACE_ID``);
 ``emulator`` runs the emulator as a server. Run ``bird-recordings --help``.
 
@@ -33,7 +33,7 @@ from ._cli.common import (
 from ._cli.demo import cmd_demo
 from ._cli.parser import build_parser
 from ._cli.sync import cmd_sync
-from ._cli.transcribe import cmd_transcribe
+from ._cli.transcribe import cmd_delete_transcription, cmd_transcribe
 from ._cli.ui import UI
 
 __all__ = ["main"]
@@ -49,6 +49,7 @@ _COMMANDS: dict[str, Command] = {
     "delete": cmd_delete,
     "metrics": cmd_metrics,
     "transcribe": cmd_transcribe,
+    "delete-transcription": cmd_delete_transcription,
 }
 
 

@@ -312,6 +312,27 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("ids", nargs="+", metavar="ID", help="recording id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    delete_transcription = commands.add_parser(
+        "delete-transcription",
+        parents=[common],
+        help="delete transcriptions from Bird (asks first)",
+        description=(
+            "Delete transcriptions (by transcription id, not recording id) from Bird. "
+            "The recordings stay. Asks for confirmation unless --yes."
+        ),
+        epilog=_examples(
+            "delete-transcription 7f1c2e3d-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+            "delete-transcription TID1 TID2 --yes --json",
+        ),
+        formatter_class=_FMT,
+    )
+    delete_transcription.add_argument(
+        "ids", nargs="+", metavar="TRANSCRIPTION_ID", help="transcription id"
+    )
+    delete_transcription.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation"
+    )
+
     metrics = commands.add_parser(
         "metrics",
         parents=[common],

@@ -138,7 +138,18 @@ def test_manifest_survives_a_cut_line_and_compacts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["demo", "list", "get", "download", "sync", "delete", "metrics", None]
+    "name",
+    [
+        "demo",
+        "list",
+        "get",
+        "download",
+        "sync",
+        "delete",
+        "delete-transcription",
+        "metrics",
+        None,
+    ],
 )
 def test_every_command_has_help_with_examples(
     name: str | None, capsys: pytest.CaptureFixture[str]
