@@ -68,7 +68,7 @@ async def listing(
         yield rec
         count += 1
         if view is not None:
-            view.status(f"listing recordings… {count} listed")
+            view.listed(count)
         if limit is not None and count >= limit:
             return
 
@@ -205,7 +205,7 @@ async def cmd_metrics(args: argparse.Namespace, ui: UI) -> int:
     creds = resolve_credentials(args)
     async with make_client(creds) as client:
         metrics = await client.get_storage_metrics(args.source)
-    if ui.mode == "json" or args.json:
+    if ui.mode == "json" or args.json or not sys.stdout.isatty():  # as list and get do
         ui.json(jsonable(metrics))
         return EXIT_OK
     rows = [("recordings", str(metrics.counter))]

@@ -144,6 +144,9 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def setup_logging(*, verbose: bool, secret: str | None = None) -> None:
     """Send the library's logs to stderr: DEBUG with ``--verbose``, else warnings only."""
     handler = _CurrentStderrHandler()
+    # The level is the handler's too: the progress view may open the logger to
+    # INFO for rate-limit notices without those lines reaching stderr.
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     if secret:
         handler.addFilter(_RedactSecret(secret))

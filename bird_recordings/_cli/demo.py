@@ -104,10 +104,13 @@ async def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
 
                 async def work() -> int:
                     view.status("listing recordings…")
-                    recordings = [rec async for rec in client.list_recordings(limit=99)]
+                    recordings = []
+                    async for rec in client.list_recordings(limit=99):
+                        recordings.append(rec)
+                        view.listed(len(recordings))
                     tally.seen = len(recordings)
                     jobs, decided = await asyncio.to_thread(plan_jobs, recordings, names)
-                    view.set_total(len(jobs))
+                    view.set_total(len(jobs) + len(decided))
                     view.status("downloading")
                     count_all(tally, view, decided)
                     done: list[tuple[str, Path]] = []

@@ -94,13 +94,19 @@ async def _delete_remote(
         except OSError as exc:
             reason = f"kept on Bird: cannot read {entry.path}: {exc.strerror}"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         if entry.md5 is not None and local != entry.md5:
             reason = f"kept on Bird: {entry.path} does not match the MD5 recorded at download"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         try:
@@ -110,7 +116,10 @@ async def _delete_remote(
         except br.BirdRecordingsError as exc:
             reason = f"delete failed: {short_reason(exc)}"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         manifest.record(Entry(**(entry.to_json() | {"deleted_remote": True})))

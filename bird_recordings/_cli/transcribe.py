@@ -310,7 +310,7 @@ async def sync_transcripts(
                 reason=f"transcript: {short_reason(exc)}",
             )
             tally.add(outcome)
-            view.finished(outcome)
+            view.finished(outcome, advance=False)
             return
         current = manifest.entries.get(entry.id, entry)
         manifest.record(

@@ -179,8 +179,10 @@ async def run_interruptible(work: Coroutine[Any, Any, T]) -> tuple[T | None, int
     return task.result(), 0
 
 
-def count_all(tally: Tally, view: ProgressView, outcomes: Iterable[ItemOutcome]) -> None:
-    """Count and show outcomes decided without a download."""
+def count_all(
+    tally: Tally, view: ProgressView, outcomes: Iterable[ItemOutcome], *, advance: bool = True
+) -> None:
+    """Count and show outcomes decided without a download (``advance``: see ProgressView)."""
     for outcome in outcomes:
         tally.add(outcome)
-        view.finished(outcome)
+        view.finished(outcome, advance=advance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from bird_recordings._cli.naming import NameTemplate, TemplateError
 from bird_recordings.cli import main
 
 
-def attrs_evolve(rec: br.Recording, **changes: object) -> br.Recording:
+def attrs_evolve(rec: br.Recording, **changes: Any) -> br.Recording:
     import attrs
 
     return attrs.evolve(rec, **changes)

@@ -240,7 +240,7 @@ async def test_delete_sends_one_delete_with_the_key(
 ) -> None:
     m = aioresponses_compat
     m.delete(ONE_URL, status=status)
-    assert await client.delete_transcription(TID) is None
+    await client.delete_transcription(TID)
     [(method, url, kwargs)] = sent(m)
     assert (method, str(url)) == ("DELETE", ONE_URL)
     assert kwargs["headers"]["Authorization"] == f"AccessKey {ACCESS_KEY}"
