@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .emulator import main as emulator_main
 
         try:
-            return emulator_main(arguments[1:])
+            return emulator_main(arguments[1:], prog="bird-recordings emulator")
         except SystemExit as exc:  # its argparse: --help or a usage error
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     parser = build_parser()

@@ -164,3 +164,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["download", "--concurrency", "many"]) == 2
     assert main(["emulator", "--no-such-flag"]) == 2
     capsys.readouterr()
+
+
+def test_emulator_help_names_the_command_and_has_examples(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["emulator", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: bird-recordings emulator")
+    assert "python -m" not in out
+    assert "examples:\n  bird-recordings emulator --port 8080" in out
