@@ -328,6 +328,15 @@ class _RichProgress(ProgressView):
         self.live.refresh()
         self.live.__exit__(None, None, None)
 
+    def snapshot(self, width: int = 120) -> str:
+        """The live display as plain text, as it would be drawn now (a seam for tests)."""
+        from rich.console import Console, Group
+
+        console = Console(width=width, color_system=None, force_terminal=False)
+        with console.capture() as capture:
+            console.print(Group(self.overall, self.active))
+        return capture.get()
+
     def _rate(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return f"{format_bytes(self.bytes_done / elapsed)}/s"
