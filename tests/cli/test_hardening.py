@@ -12,9 +12,11 @@ import asyncio
 import errno
 import fcntl
 import json
+import logging
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -167,12 +169,29 @@ class _FailingWrites:
 
 
 @pytest.fixture
-def in_process(emu: BirdEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run ``main`` in this process (in a thread), pointed at ``emu``, from ``tmp_path``."""
+def in_process(
+    emu: BirdEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Run ``main`` in this process (in a thread), pointed at ``emu``, from ``tmp_path``.
+
+    ``main`` configures the library's logger for the command; it is put back
+    afterwards so later tests (``caplog``) see the library's records again.
+    """
     for key, value in emulator_env(emu).items():
         if key.startswith("BIRD_"):
             monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
+    logger = logging.getLogger("bird_recordings")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    try:
+        yield
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 async def test_a_full_disk_while_appending_keeps_every_entry(
