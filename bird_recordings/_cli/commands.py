@@ -24,7 +24,7 @@ from .common import (
     recording_json,
     resolve_credentials,
 )
-from .manifest import sweep_stale_temp_files
+from .manifest import sweep_unless_syncing
 from .naming import NameTemplate, TemplateError
 from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
 from .ui import UI, ItemOutcome, ProgressView, Tally, format_bytes, short_reason
@@ -255,7 +255,7 @@ async def cmd_download(args: argparse.Namespace, ui: UI) -> int:
     names = name_template(args, out)
     creds = resolve_credentials(args)
     await asyncio.to_thread(prepare_out, out)
-    await asyncio.to_thread(sweep_stale_temp_files, out, before=started)
+    await asyncio.to_thread(sweep_unless_syncing, out, before=started)
     tally = Tally()
     async with make_client(creds) as client:
         with ui.progress("downloading") as view:

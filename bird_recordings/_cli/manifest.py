@@ -56,7 +56,14 @@ from .common import (
     recording_json,
 )
 
-__all__ = ["MANIFEST_NAME", "Entry", "Manifest", "sweep_stale_temp_files", "write_to_fd"]
+__all__ = [
+    "MANIFEST_NAME",
+    "Entry",
+    "Manifest",
+    "sweep_stale_temp_files",
+    "sweep_unless_syncing",
+    "write_to_fd",
+]
 
 MANIFEST_NAME: Final = ".bird-recordings-manifest.jsonl"
 _HEADER: Final = {"manifest": "bird-recordings", "version": 1}
@@ -348,3 +355,20 @@ def sweep_stale_temp_files(folder: Path, *, before: float) -> int:
             removed += 1
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
     return removed
+
+
+def sweep_unless_syncing(folder: Path, *, before: float) -> int:
+    """:func:`sweep_stale_temp_files`, unless a ``sync`` holds ``folder`` right now.
+
+    For ``download``, which takes no lock of its own: a sync running into the
+    same folder owns its temporary files, so they are left to it.
+    """
+    manifest = Manifest(folder)
+    try:
+        manifest.lock()
+    except CLIError:
+        return 0
+    try:
+        return sweep_stale_temp_files(folder, before=before)
+    finally:
+        manifest.unlock()

@@ -333,3 +333,45 @@ async def test_an_unsafe_name_template_is_refused_before_any_request(
     assert "Traceback" not in result.stderr
     assert emu.requests == []
     assert not (tmp_path / "out").exists()
+
+
+async def test_sigterm_stops_a_download_cleanly(
+    run: Runner, emu: BirdEmulator, tmp_path: Path
+) -> None:
+    slow = emu.faults.throttle(64_000, origin="storage", count=None)
+    proc = await start(
+        ["download", "--all", "--out", "out", "--concurrency", "2"], run.env(), tmp_path
+    )
+    assert proc.stdout is not None
+    line = b""
+    while not (line.startswith(b"[") and b"] downloaded" in line):
+        line = await asyncio.wait_for(proc.stdout.readline(), RUN_TIMEOUT_S)
+        assert line, "the command ended before it was stopped"
+    proc.send_signal(signal.SIGTERM)
+    rest, stderr = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
+    slow.cancel()
+    assert proc.returncode == EXIT_TERMINATED, stderr.decode()
+    assert "Download summary" in rest.decode()
+    files = list((tmp_path / "out").iterdir())
+    assert not [p for p in files if p.name.endswith(".part")]
+    assert 1 <= len(files) < len(available(emu))
+    for path in files:
+        assert sha256(path) == emu.media_digest(path.stem, "sha256")
+
+
+def test_download_leaves_a_running_syncs_temporary_files_alone(tmp_path: Path) -> None:
+    from bird_recordings._cli.manifest import sweep_unless_syncing
+
+    old = time.time() - 3600
+    part = tmp_path / ".x.mp3.abcdef12.part"
+    part.write_text("x")
+    os.utime(part, (old, old))
+    syncing = Manifest(tmp_path)
+    syncing.lock()
+    try:
+        assert sweep_unless_syncing(tmp_path, before=time.time()) == 0
+        assert part.exists()
+    finally:
+        syncing.unlock()
+    assert sweep_unless_syncing(tmp_path, before=time.time()) == 1
+    assert not part.exists()
