@@ -233,6 +233,8 @@ class APIRequester:
                     response.status,
                     retries + 1,
                     delay,
+                    # For handlers that show waits (the CLI's "rate-limited" note).
+                    extra={"bird_retry_status": response.status, "bird_retry_delay_s": delay},
                 )
             retries += 1
             self.retries_performed += 1

@@ -686,6 +686,35 @@ class RecordingsClient:
         assert found is not None
         return found
 
+    async def delete_transcription(self, transcription: TranscriptionRef) -> None:
+        """Delete a transcription (a :class:`Transcription` or its id); Bird answers 204.
+
+        ``DELETE /workspaces/{ws}/transcriptions/{id}``. The recording is not
+        touched. Deleting twice raises :class:`NotFoundError`. Like
+        :meth:`delete_recording`, this is retried on connection errors and 5xx
+        (deleting is idempotent: a retry after a lost answer gets 404).
+
+        Example::
+
+            await client.delete_transcription(transcription)
+
+        Raises:
+            InvalidArgumentError: the id is empty, ``.``, ``..`` or contains
+                ``/`` (nothing was sent).
+            NotFoundError: no such transcription.
+            UnprocessableEntityError: Bird refused the id (malformed).
+        """
+        from . import _transcriptions as tx
+
+        transcription_id = tx.transcription_id_of(transcription)
+        if transcription_id in (".", "..") or "/" in transcription_id:
+            raise InvalidArgumentError(
+                f"transcription_id must be a single id, not {transcription_id!r}"
+            )
+        api = self._requester()
+        path = tx.transcription_path(self.workspace_id, transcription_id)
+        await api.send("DELETE", path, ok=(200, 202, 204))
+
     def list_transcriptions(
         self, *, limit: int | None = None, page_token: str | None = None
     ) -> AsyncPager[Transcription, TranscriptionPage]:

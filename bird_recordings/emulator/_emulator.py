@@ -560,6 +560,11 @@ class BirdEmulator:
         self._settle_transcriptions()
         return {tid: self._transcription_model(s) for tid, s in self._transcripts.by_id.items()}
 
+    def delete_transcription(self, transcription_id: str) -> None:
+        """Remove one as ``DELETE …/transcriptions/{id}`` does; ``KeyError`` if unknown."""
+        if self._transcripts.remove(transcription_id.lower()) is None:
+            raise KeyError(transcription_id)
+
     def add_transcription(
         self,
         recording_id: str,
