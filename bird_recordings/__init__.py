@@ -11,7 +11,6 @@ Example::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import get_type_hints as _get_type_hints
 
 from ._bulk import RecordingOutcome
@@ -85,11 +84,7 @@ from ._pagination import AsyncPager
 from ._redact import redact_url
 from ._retry import RetryPolicy
 from ._transcriptions import TranscriptionDownloadResult
-
-try:
-    __version__ = version("bird-recordings")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from ._version import __version__
 
 __all__ = [
     "APIConnectionError",

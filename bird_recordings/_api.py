@@ -63,6 +63,24 @@ class APIRequester:
         #: Instrumentation (tracing); the default reports nothing.
         self.hooks: Hooks = NO_HOOKS
 
+    def derive(self, *, transport: Transport, retry: RetryPolicy) -> APIRequester:
+        """A requester with another transport and retry policy that shares this one's
+        limiters, concurrency cap and hooks (a client view from ``with_options``)."""
+        other = APIRequester(
+            transport=transport,
+            base_url=self.base_url,
+            authorization=self._authorization,
+            retry=retry,
+            clock=self.clock,
+            limiter=self.limiter,
+            post_limiter=self.post_limiter,
+            max_concurrent_requests=1,
+        )
+        other._semaphore = self._semaphore  # one concurrency cap for all views
+        other.server_clock_offset_s = self.server_clock_offset_s
+        other.hooks = self.hooks
+        return other
+
     def url(self, path: str) -> str:
         """Absolute URL of an API path."""
         return self.base_url + path
@@ -75,7 +93,8 @@ class APIRequester:
             "User-Agent": self.transport.user_agent,
         }
 
-    def _scrub(self, body: bytes) -> bytes:
+    def scrub(self, body: bytes) -> bytes:
+        """``body`` with our access key replaced (an error page may echo the request)."""
         # A proxy's error page may echo the request headers back: never let our
         # key reach an exception message through it.
         secret = self._authorization.partition(" ")[2].encode()
@@ -206,7 +225,7 @@ class APIRequester:
                 error = api_error(
                     response.status,
                     response.headers,
-                    self._scrub(response.body[:MAX_ERROR_BODY_BYTES]),
+                    self.scrub(response.body[:MAX_ERROR_BODY_BYTES]),
                     method=method,
                     url=url,
                     recording_id=recording_id,
@@ -269,8 +288,3 @@ class APIRequester:
         """GET ``path`` and structure the JSON body into ``cls``."""
         response = await self.send("GET", path, params=params, recording_id=recording_id)
         return structure(decode_json(response.body, what=what), cls, what=what)
-
-
-def is_status(error: BaseException, *statuses: int) -> bool:
-    """True if ``error`` is an API status error with one of ``statuses``."""
-    return isinstance(error, APIStatusError) and error.status in statuses

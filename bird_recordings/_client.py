@@ -8,11 +8,12 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import Any, Literal, Self, overload
 
 import aiohttp
 
 from . import _protocol as proto
+from . import _transcriptions as tx
 from ._api import APIRequester
 from ._bulk import RecordingOutcome, bounded_map, check_concurrency
 from ._clock import Clock, SystemClock
@@ -39,12 +40,22 @@ from ._constants import (
     ENV_WORKSPACE_ID,
     USER_AGENT_PREFIX,
 )
+from ._context import ServiceContext, TransferCounters
+from ._download import (
+    DownloadOutcome,
+    DownloadResult,
+    MediaDownloader,
+    MediaStream,
+    ProgressCallback,
+    RecordingRef,
+)
 from ._errors import (
     ClientClosedError,
     ConfigurationError,
     InvalidArgumentError,
     as_library_error,
 )
+from ._files import FileExecutor
 from ._hooks import Hooks
 from ._limits import RateLimiter
 from ._models import (
@@ -62,21 +73,15 @@ from ._models import (
 )
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
+from ._transcriptions import (
+    TranscriptFormat,
+    TranscriptionDownloadResult,
+    TranscriptionRef,
+    TranscriptionService,
+)
 from ._transport import SharedTransport, Transport
-
-if TYPE_CHECKING:
-    from ._download import (
-        DownloadOutcome,
-        DownloadResult,
-        MediaStream,
-        ProgressCallback,
-        RecordingRef,
-    )
-    from ._transcriptions import (
-        TranscriptFormat,
-        TranscriptionDownloadResult,
-        TranscriptionRef,
-    )
+from ._urls import MediaLocator, UrlResolver
+from ._version import __version__
 
 __all__ = ["RecordingsClient"]
 
@@ -210,8 +215,6 @@ class RecordingsClient:
         self.allow_insecure_storage = bool(allow_insecure_storage)
         self.clock: Clock = clock or SystemClock()
         self.chunk_size = chunk_size
-        from . import __version__
-
         self._transport = Transport(
             session=session,
             connect_timeout_s=connect_timeout_s,
@@ -236,12 +239,33 @@ class RecordingsClient:
             max_concurrent_requests=max_concurrent_requests,
         )
         self._closed = False
-        from ._download import MediaEngine
+        self._files = FileExecutor()
+        self._urls = UrlResolver(
+            MediaLocator(self._api, self.workspace_id, allow_insecure=self.allow_insecure_storage),
+            server_now=self._api.server_now,
+            api_url=self.base_url,
+            allow_insecure=self.allow_insecure_storage,
+        )
+        self._counters = TransferCounters()
+        self._start_services()
 
-        self._media = MediaEngine(self)
-        from ._transcriptions import TranscriptionEngine
-
-        self._transcriptions = TranscriptionEngine(self)
+    def _start_services(self) -> None:
+        """Build the services' context from this client's (or view's) collaborators."""
+        self._context = ServiceContext(
+            workspace_id=self.workspace_id,
+            requester=self._api,
+            transport=self._transport,
+            retry=self.retry,
+            clock=self.clock,
+            files=self._files,
+            urls=self._urls,
+            counters=self._counters,
+            chunk_size=self.chunk_size,
+            allow_insecure_storage=self.allow_insecure_storage,
+            check_open=self._ensure_open,
+        )
+        self._media = MediaDownloader(self._context)
+        self._transcriptions = TranscriptionService(self._context)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -278,7 +302,8 @@ class RecordingsClient:
         try:
             await self._transport.close()
         finally:
-            self._media.close()
+            if self._root is None:  # the I/O threads belong to the client, not a view
+                self._files.shutdown()
 
     @property
     def is_closed(self) -> bool:
@@ -299,7 +324,7 @@ class RecordingsClient:
     @property
     def stats(self) -> ClientStats:
         """Counters of work done so far: API retries, media resumes, URL refreshes, restarts."""
-        media = self._media.counters
+        media = self._counters
         return ClientStats(
             api_retries=self._api.retries_performed,
             storage_retries=media.storage_retries,
@@ -517,8 +542,6 @@ class RecordingsClient:
         it no longer holds, the whole object is streamed and ``media.is_partial`` is
         false. See :class:`MediaStream` for the size, ETag and range of the stream.
         """
-        from ._download import MediaStream
-
         self._ensure_open()
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise InvalidArgumentError("chunk_size must be a positive integer")
@@ -657,8 +680,6 @@ class RecordingsClient:
                 recording without media).
             APIConnectionError, APITimeoutError, ServerError: see above.
         """
-        from . import _transcriptions as tx
-
         body = tx.create_body(locale, message_id, conversation_id)
         recording_id = tx.recording_id_for_create(recording)
         api = self._requester()
@@ -679,12 +700,8 @@ class RecordingsClient:
             NotFoundError: no such transcription.
             UnprocessableEntityError: the id is malformed.
         """
-        from ._transcriptions import transcription_id_of
-
         self._ensure_open()
-        found, _, _ = await self._transcriptions.get(transcription_id_of(transcription))
-        assert found is not None
-        return found
+        return await self._transcriptions.get(tx.transcription_id_of(transcription))
 
     async def delete_transcription(self, transcription: TranscriptionRef) -> None:
         """Delete a transcription (a :class:`Transcription` or its id); Bird answers 204.
@@ -704,8 +721,6 @@ class RecordingsClient:
             NotFoundError: no such transcription.
             UnprocessableEntityError: Bird refused the id (malformed).
         """
-        from . import _transcriptions as tx
-
         transcription_id = tx.transcription_id_of(transcription)
         if transcription_id in (".", "..") or "/" in transcription_id:
             raise InvalidArgumentError(
@@ -727,11 +742,9 @@ class RecordingsClient:
 
             mine = [t async for t in client.list_transcriptions() if t.recording_id == rid]
         """
-        from ._transcriptions import transcription_path
-
         params = proto.list_params(limit=limit)
         proto.check_page_token(page_token)
-        path = transcription_path(self.workspace_id)
+        path = tx.transcription_path(self.workspace_id)
 
         async def fetch(token: str | None) -> TranscriptionPage:
             api = self._requester()
@@ -769,8 +782,6 @@ class RecordingsClient:
             NotFoundError: no such transcription.
             InvalidArgumentError: a non-positive timing.
         """
-        from . import _transcriptions as tx
-
         tx.check_wait_options(timeout_s, poll_interval_s, max_poll_interval_s)
         self._ensure_open()
         return await self._transcriptions.wait(
@@ -809,8 +820,6 @@ class RecordingsClient:
             ResponseValidationError: the text is not UTF-8 (or not JSON).
             StorageError, MediaURLExpiredError, IntegrityError, APIConnectionError.
         """
-        from . import _transcriptions as tx
-
         fmt = tx.check_format(format)
         transcription_id = tx.transcription_id_of(transcription)
         self._ensure_open()
@@ -839,8 +848,6 @@ class RecordingsClient:
             UnsafePathError: the transcription id would not make one safe file
                 name (raised before any request).
         """
-        from . import _transcriptions as tx
-
         fmt = tx.check_format(format)
         transcription_id = tx.transcription_id_of(transcription)
         self._ensure_open()
@@ -891,27 +898,12 @@ class RecordingsClient:
         )
         if timeout_s is None:
             view._transport.api_timeout = self._transport.api_timeout
-        parent_api = self._api
-        view._api = APIRequester(
-            transport=view._transport,
-            base_url=self.base_url,
-            authorization=parent_api._authorization,
-            retry=view.retry,
-            clock=self.clock,
-            limiter=parent_api.limiter,
-            post_limiter=parent_api.post_limiter,
-            max_concurrent_requests=1,
+        view._api = self._api.derive(transport=view._transport, retry=view.retry)
+        view._urls = root._urls.sharing(
+            MediaLocator(view._api, self.workspace_id, allow_insecure=self.allow_insecure_storage),
+            server_now=view._api.server_now,
         )
-        view._api._semaphore = parent_api._semaphore  # one concurrency cap for all views
-        view._api.server_clock_offset_s = parent_api.server_clock_offset_s
-        view._api.hooks = parent_api.hooks
-        from ._download import MediaEngine
-        from ._transcriptions import TranscriptionEngine
-
-        media = MediaEngine(view)
-        media.share(root._media)
-        view._media = media
-        view._transcriptions = TranscriptionEngine(view)
+        view._start_services()
         return view
 
     # -- instrumentation ------------------------------------------------------------

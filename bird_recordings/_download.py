@@ -19,63 +19,56 @@ import contextlib
 import functools
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from attrs import define, frozen
+from attrs import frozen
 
 from . import _paths
 from . import _protocol as proto
 from ._bulk import bounded_map, check_concurrency
 from ._clock import Clock
 from ._constants import (
-    DEFAULT_URL_SAFETY_MARGIN_S,
     LOGGER_NAME,
     MAX_CONSECUTIVE_URL_REFRESHES,
     MAX_RESTARTS,
 )
+from ._context import ServiceContext, TransferCounters
 from ._errors import (
     APIConnectionError,
     BirdRecordingsError,
     DestinationExistsError,
     IntegrityError,
     InvalidArgumentError,
-    InvalidMediaURLError,
     MediaChangedError,
     MediaURLExpiredError,
-    NotFoundError,
     RangeNotSatisfiableError,
     RecordingNotAvailableError,
     StorageError,
     as_library_error,
 )
-from ._files import FileSink, file_md5, settle_allocator
+from ._files import FileSink, file_md5
 from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
 from ._models import MediaURL, Recording, RecordingStatus
 from ._redact import redact_url
 from ._retry import RetryPolicy, parse_retry_after
 from ._transport import StreamResponse, Transport
-
-if TYPE_CHECKING:
-    from ._client import RecordingsClient
+from ._urls import UrlResolver, explain_missing_media
 
 __all__ = [
     "DownloadOutcome",
     "DownloadProgress",
     "DownloadResult",
-    "MediaEngine",
+    "MediaDownloader",
     "MediaStream",
 ]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
-_URL_CACHE_SIZE: Final = 512
-_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 
 RecordingRef = Recording | str
@@ -170,14 +163,6 @@ class DownloadOutcome:
         return "skipped" if self.skipped else "downloaded"
 
 
-@define
-class _Counters:
-    resumes: int = 0
-    url_refreshes: int = 0
-    restarts: int = 0
-    storage_retries: int = 0
-
-
 class _Restart:
     """Marker yielded by a transfer: discard what you have; bytes start from zero again."""
 
@@ -190,7 +175,7 @@ class _Transfer:
 
     def __init__(
         self,
-        engine: MediaEngine,
+        engine: MediaDownloader,
         recording_id: str,
         media_url: MediaURL,
         *,
@@ -222,7 +207,7 @@ class _Transfer:
         # The MD5 the object's bytes must have: set from each accepted response
         # (None for multipart uploads, SSE-KMS and SSE-C objects, weak ETags).
         self.expected_md5: str | None = None
-        self.counters = _Counters()
+        self.counters = TransferCounters()
         self.bytes_transferred = 0
         self.probe_only = False
 
@@ -601,7 +586,7 @@ class MediaStream:
 
     def __init__(
         self,
-        engine: MediaEngine,
+        engine: MediaDownloader,
         ref: RecordingRef,
         chunk_size: int,
         *,
@@ -666,7 +651,7 @@ class MediaStream:
         return max(self._transfer.stop - self._transfer.first_byte, 0)
 
     async def __aenter__(self) -> MediaStream:
-        hooks = self._engine.client._api.hooks
+        hooks = self._engine.context.hooks
         if hooks is not NO_HOOKS:
             self._span = hooks.start_span(
                 "bird_recordings.stream",
@@ -794,187 +779,49 @@ class MediaStream:
         return chunk
 
 
-class MediaEngine:
-    """Downloads for one client: URL resolution with single-flight refreshes, streams, files."""
+class MediaDownloader:
+    """Media of one client: URL resolution, streams and files, through a :class:`ServiceContext`."""
 
-    def __init__(self, client: RecordingsClient) -> None:
-        self.client = client
-        self.counters = _Counters()
-        self.url_safety_margin_s = DEFAULT_URL_SAFETY_MARGIN_S
-        self._inflight: dict[str, asyncio.Future[MediaURL]] = {}
-        self._latest: OrderedDict[str, MediaURL] = OrderedDict()
-        self._executor: ThreadPoolExecutor | None = None
-
-        self.transport: Transport = client._transport
-        self.clock: Clock = client.clock
-        self.retry: RetryPolicy = client.retry
-        self.user_agent: str = client._transport.user_agent
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+        self.counters = context.counters
+        self.transport: Transport = context.transport
+        self.clock: Clock = context.clock
+        self.retry: RetryPolicy = context.retry
+        self.user_agent: str = context.transport.user_agent
+        self.urls: UrlResolver = context.urls
 
     def executor(self) -> ThreadPoolExecutor:
-        """The file I/O threads, created on first use."""
-        parent: MediaEngine | None = getattr(self, "_shared_from", None)
-        if parent is not None:
-            return parent.executor()
-        if self._executor is None:
-            settle_allocator()
-            self._executor = ThreadPoolExecutor(
-                max_workers=2, thread_name_prefix="bird-recordings-io"
-            )
-        return self._executor
-
-    def share(self, parent: MediaEngine) -> None:
-        """Use ``parent``'s URL cache, in-flight refreshes and I/O threads (client views).
-
-        The threads stay ``parent``'s: :meth:`close` leaves them to it.
-        """
-        self._inflight = parent._inflight
-        self._latest = parent._latest
-        self.counters = parent.counters
-        self._shared_from = parent
-
-    def close(self) -> None:
-        """Stop the I/O threads (pending work finishes)."""
-        if getattr(self, "_shared_from", None) is not None:
-            return
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            executor.shutdown(wait=True)
+        """The file I/O threads."""
+        return self.context.files.get()
 
     # -- URLs --------------------------------------------------------------------
 
     def server_now(self) -> datetime:
         """Bird's time as best we know it (presigned URLs expire on the server's clock)."""
-        return self.client._api.server_now()
+        return self.context.requester.server_now()
 
     def is_fresh(self, media_url: MediaURL) -> bool:
-        """True if the URL will outlive the safety margin (or does not say when it expires).
-
-        The margin is 30 s, or half the URL's lifetime for short-lived URLs, so a
-        URL that is valid for only a few seconds is still used while it is new.
-        """
-        left = media_url.seconds_left(self.server_now())
-        if left is None or left >= self.url_safety_margin_s:
-            # The lifetime can only shrink the margin: no need to parse the query (~80 us).
-            return True
-        lifetime = proto.presigned_lifetime_s(media_url.url)
-        margin = self.url_safety_margin_s
-        if lifetime is not None:
-            margin = min(margin, lifetime / 2)
-        return left >= margin
+        """True if the URL will outlive the safety margin (see :meth:`UrlResolver.is_fresh`)."""
+        return self.urls.is_fresh(media_url)
 
     async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
         """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
         recording_id = self._recording_id(ref)
-        if isinstance(ref, Recording) and ref.url and self._usable(ref.url):
-            cached = proto.media_url_from_string(ref.url, ref.id)
-            if cached.expires_at is not None and self.is_fresh(cached):
-                return ref.id, cached
-        return recording_id, await self.refresh_url(recording_id, stale=None)
-
-    def _usable(self, url: str) -> bool:
-        """True if a URL from metadata passes the checks a redirect gets; else ask ``.mp3``."""
-        try:
-            proto.validate_media_location(
-                url,
-                api_url=self.client.base_url,
-                allow_insecure=self.client.allow_insecure_storage,
-            )
-        except InvalidMediaURLError:
-            return False
-        return True
+        metadata = ref if isinstance(ref, Recording) else None
+        return recording_id, await self.urls.resolve(recording_id, metadata)
 
     async def refresh_url(self, recording_id: str, *, stale: MediaURL | None) -> MediaURL:
         """A fresh URL from ``.mp3``; concurrent callers share one request."""
-        latest = self._latest.get(recording_id)
-        if (
-            latest is not None
-            and (stale is None or latest.url != stale.url)
-            and latest.expires_at is not None
-            and self.is_fresh(latest)
-        ):
-            return latest
-        while True:
-            future = self._inflight.get(recording_id)
-            if future is None:
-                return await self._lead_refresh(recording_id)
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if future.cancelled() and task is not None and not task.cancelling():
-                    continue  # the caller that led the request was cancelled, not us: take over
-                raise
-
-    async def _lead_refresh(self, recording_id: str) -> MediaURL:
-        """Fetch the URL in this task; callers arriving meanwhile wait on a shared future.
-
-        No task of its own: a task per download cost ~7 % of bulk throughput.
-        If this caller is cancelled, the request stops and a waiting caller
-        takes over; an error is shared with the callers that were waiting.
-        """
-        future: asyncio.Future[MediaURL] = asyncio.get_running_loop().create_future()
-        self._inflight[recording_id] = future
-        try:
-            url = await self._fetch_media_url(recording_id)
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody may be waiting
-            raise
-        except BaseException:  # cancelled (or the process is going down)
-            future.cancel()
-            raise
-        finally:
-            if self._inflight.get(recording_id) is future:
-                del self._inflight[recording_id]
-        future.set_result(url)
-        self._latest[recording_id] = url
-        self._latest.move_to_end(recording_id)
-        while len(self._latest) > _URL_CACHE_SIZE:
-            self._latest.popitem(last=False)
-        return url
-
-    async def _fetch_media_url(self, recording_id: str) -> MediaURL:
-        api = self.client._requester()
-        path = proto.recording_path(self.client.workspace_id, recording_id, ".mp3")
-        try:
-            response = await api.send(
-                "GET",
-                path,
-                ok=(200, *_REDIRECT_STATUSES),
-                recording_id=recording_id,
-                allow_redirects=False,
-            )
-        except NotFoundError as exc:
-            raise await self.not_found_error(recording_id, exc) from exc
-        if response.status == 200:
-            # Bird documents a 307 to storage; a body here would mean the API
-            # changed (or a proxy answered), and it is not what we verify.
-            raise InvalidMediaURLError(
-                f"recording {recording_id}: Bird answered the .mp3 request with 200 "
-                f"({response.headers.get('Content-Type', 'no Content-Type')}) instead of a "
-                "307 redirect to storage"
-            )
-        location = proto.validate_media_location(
-            response.headers.get("Location"),
-            api_url=api.url(path),
-            recording_id=recording_id,
-            allow_insecure=self.client.allow_insecure_storage,
-        )
-        return proto.media_url_from_string(location, recording_id)
+        return await self.urls.refresh(recording_id, stale=stale)
 
     async def not_found_error(
         self, recording_id: str, error: BirdRecordingsError
     ) -> BirdRecordingsError:
         """Explain a 404 for media: a recording without media, or no recording at all."""
-        try:
-            recording = await self.client.get_recording(recording_id)
-        except NotFoundError as exc:
-            return exc  # the recording itself is gone (deleted meanwhile)
-        except BirdRecordingsError:
-            return error
-        if recording.status != RecordingStatus.AVAILABLE:
-            return RecordingNotAvailableError(recording_id, str(recording.status))
-        return error
+        return await explain_missing_media(
+            self.context.requester, self.context.workspace_id, recording_id, error
+        )
 
     async def get_media_url(self, ref: RecordingRef) -> MediaURL:
         """Public: a presigned URL for the media."""
@@ -1031,7 +878,7 @@ class MediaEngine:
         _overall: _Overall | None = None,
     ) -> DownloadResult:
         """:meth:`_download`, in a ``bird_recordings.download`` span when hooks are installed."""
-        hooks = self.client._api.hooks
+        hooks = self.context.hooks
         call = functools.partial(
             self._download,
             ref,
@@ -1094,7 +941,7 @@ class MediaEngine:
                 self,
                 recording_id,
                 media_url,
-                chunk_size=chunk_size or self.client.chunk_size,
+                chunk_size=chunk_size or self.context.chunk_size,
                 allow_restart=True,
             )
             overall = _overall or _Overall(recordings_total=1)

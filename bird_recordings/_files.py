@@ -22,14 +22,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
 from ._constants import TEMP_SUFFIX
 from ._errors import DestinationExistsError, FileWriteError
 
-__all__ = ["FileSink", "file_md5", "settle_allocator", "temp_path_for"]
+__all__ = ["FileExecutor", "FileSink", "file_md5", "settle_allocator", "temp_path_for"]
 
 WRITE_BATCH_BYTES: Final = 2 * 1024 * 1024
 # Adaptive batching (see FileSink.write): a partial batch of at least this much
@@ -351,3 +351,26 @@ class FileSink:
         elif pending is not None and not pending.cancelled():
             pending.exception()  # retrieved, so asyncio does not log it
         self._cleanup()
+
+
+class FileExecutor:
+    """The file I/O threads of one client (and its views), created on first use."""
+
+    def __init__(self, max_workers: int = 2) -> None:
+        self._max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+
+    def get(self) -> ThreadPoolExecutor:
+        """The thread pool, started (and the allocator settled) on the first call."""
+        if self._executor is None:
+            settle_allocator()
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._max_workers, thread_name_prefix="bird-recordings-io"
+            )
+        return self._executor
+
+    def shutdown(self) -> None:
+        """Stop the threads (pending work finishes); a later :meth:`get` starts new ones."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)

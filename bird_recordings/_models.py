@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from attrs import field, frozen
 
+from ._paths import file_name
 from ._redact import redact_url
 
 __all__ = [
@@ -202,8 +203,6 @@ class Recording:
             UnsafePathError: the id or format would not make one safe file name
                 (a separator, ``..``, a control character, too long).
         """
-        from ._paths import file_name
-
         return file_name(self.id, self.format or "mp3", what="recording file name")
 
 

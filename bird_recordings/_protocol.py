@@ -49,6 +49,7 @@ __all__ = [
     "media_url_from_string",
     "parse_content_range",
     "parse_s3_error",
+    "path_segment",
     "presigned_expiry",
     "recording_path",
     "validate_media_location",
@@ -70,7 +71,12 @@ def auth_header(access_key: str, scheme: str) -> str:
 _PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-def _segment(value: str, name: str) -> str:
+def path_segment(value: str, name: str) -> str:
+    """One URL path segment from an id: non-empty, never ``.``/``..``, percent-quoted.
+
+    Raises:
+        InvalidArgumentError: empty, not a string, ``.`` or ``..`` (nothing is sent).
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
     if value in (".", ".."):
@@ -83,9 +89,9 @@ def _segment(value: str, name: str) -> str:
 
 def recording_path(workspace_id: str, recording_id: str | None = None, suffix: str = "") -> str:
     """``/workspaces/{ws}/recordings[/{id}{suffix}]`` with each segment quoted."""
-    path = f"/workspaces/{_segment(workspace_id, 'workspace_id')}/recordings"
+    path = f"/workspaces/{path_segment(workspace_id, 'workspace_id')}/recordings"
     if recording_id is not None:
-        path += f"/{_segment(recording_id, 'recording_id')}{suffix}"
+        path += f"/{path_segment(recording_id, 'recording_id')}{suffix}"
     return path
 
 
@@ -94,18 +100,18 @@ def call_recordings_path(
 ) -> str:
     """``/workspaces/{ws}/channels/{ch}/calls/{call}/recordings[/{id}]``."""
     path = (
-        f"/workspaces/{_segment(workspace_id, 'workspace_id')}"
-        f"/channels/{_segment(channel_id, 'channel_id')}"
-        f"/calls/{_segment(call_id, 'call_id')}/recordings"
+        f"/workspaces/{path_segment(workspace_id, 'workspace_id')}"
+        f"/channels/{path_segment(channel_id, 'channel_id')}"
+        f"/calls/{path_segment(call_id, 'call_id')}/recordings"
     )
     if recording_id is not None:
-        path += f"/{_segment(recording_id, 'recording_id')}"
+        path += f"/{path_segment(recording_id, 'recording_id')}"
     return path
 
 
 def metrics_path(workspace_id: str) -> str:
     """``/workspaces/{ws}/recording-metrics``."""
-    return f"/workspaces/{_segment(workspace_id, 'workspace_id')}/recording-metrics"
+    return f"/workspaces/{path_segment(workspace_id, 'workspace_id')}/recording-metrics"
 
 
 def _check_limit(limit: int | None, maximum: int) -> None:

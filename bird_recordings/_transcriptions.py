@@ -30,13 +30,13 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
-from urllib.parse import quote
+from typing import Final, Literal
 
 from attrs import frozen
 
 from . import _paths
 from . import _protocol as proto
+from ._api import APIRequester
 from ._constants import (
     DEFAULT_TRANSCRIPTION_LOCALE,
     LOGGER_NAME,
@@ -45,10 +45,10 @@ from ._constants import (
     TRANSCRIPT_FORMATS,
     TRANSCRIPTION_LOCALES,
 )
+from ._context import ServiceContext
 from ._converter import structure
 from ._errors import (
     APIConnectionError,
-    APIStatusError,
     BirdRecordingsError,
     IntegrityError,
     InvalidArgumentError,
@@ -66,15 +66,13 @@ from ._models import Recording, RecordingStatus, Transcription, TranscriptionSta
 from ._redact import redact_url
 from ._retry import parse_retry_after
 from ._transport import StreamResponse
-
-if TYPE_CHECKING:
-    from ._client import RecordingsClient
+from ._urls import REDIRECT_STATUSES
 
 __all__ = [
     "TranscriptFormat",
     "TranscriptionDownloadResult",
-    "TranscriptionEngine",
     "TranscriptionRef",
+    "TranscriptionService",
     "check_format",
     "check_locale",
     "create_body",
@@ -88,7 +86,6 @@ logger: Final = logging.getLogger(LOGGER_NAME)
 TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
 TranscriptionRef = Transcription | str
 
-_REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
 _EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 _ACCEPT: Final = {
     "json": "application/json",
@@ -144,19 +141,13 @@ def check_format(fmt: str) -> TranscriptFormat:
     return fmt  # type: ignore[return-value]
 
 
-def _segment(value: str, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgumentError(f"{name} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
-
-
 def transcription_path(
     workspace_id: str, transcription_id: str | None = None, suffix: str = ""
 ) -> str:
     """``/workspaces/{ws}/transcriptions[/{id}{suffix}]`` with each segment quoted."""
-    path = f"/workspaces/{_segment(workspace_id, 'workspace_id')}/transcriptions"
+    path = f"/workspaces/{proto.path_segment(workspace_id, 'workspace_id')}/transcriptions"
     if transcription_id is not None:
-        path += f"/{_segment(transcription_id, 'transcription_id')}{suffix}"
+        path += f"/{proto.path_segment(transcription_id, 'transcription_id')}{suffix}"
     return path
 
 
@@ -293,45 +284,59 @@ class TranscriptionDownloadResult:
     md5: str | None = None
 
 
+@frozen
+class _PollFailure:
+    """A poll that failed in a way worth polling on: the error and its ``Retry-After``."""
+
+    error: BirdRecordingsError
+    retry_after_s: float | None
+
+
 # --- I/O ---------------------------------------------------------------------------------
 
 
-class TranscriptionEngine:
-    """Polling and content fetching for one client (shares its requester, transport, clock)."""
+class TranscriptionService:
+    """Polling and content fetching, through a :class:`ServiceContext`."""
 
-    def __init__(self, client: RecordingsClient) -> None:
-        self.client = client
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+
+    def _requester(self) -> APIRequester:
+        self.context.check_open()
+        return self.context.requester
 
     # -- metadata --------------------------------------------------------------------
 
-    async def get(
-        self, transcription_id: str, *, polling: bool = False
-    ) -> tuple[Transcription | None, float | None, APIStatusError | None]:
-        """``(transcription, Retry-After seconds, error)`` of one GET.
+    async def get(self, transcription_id: str) -> Transcription:
+        """One GET of the transcription (retried by the requester; errors raised)."""
+        api = self._requester()
+        path = transcription_path(self.context.workspace_id, transcription_id)
+        response = await api.send("GET", path)
+        return decode_transcription(response.body, what=f"transcription {transcription_id}")
 
-        Normally a retryable status is retried by the requester and any error
-        raised. When ``polling``, a retryable status (429, 5xx) is handed back
-        as ``error`` with its ``Retry-After`` instead: the poll loop is the retry.
+    async def poll(self, transcription_id: str) -> Transcription | _PollFailure:
+        """One poll: the transcription, or a retryable failure for the poll loop to wait out.
+
+        A retryable status (429, 5xx) is handed back with its ``Retry-After``
+        instead of being retried by the requester: the poll loop is the retry.
         """
-        api = self.client._requester()
-        path = transcription_path(self.client.workspace_id, transcription_id)
-        what = f"transcription {transcription_id}"
-        ok = _POLL_OK if polling else (200,)
-        response = await api.send("GET", path, ok=ok)
+        api = self._requester()
+        path = transcription_path(self.context.workspace_id, transcription_id)
+        response = await api.send("GET", path, ok=_POLL_OK)
+        if response.status == 200:
+            return decode_transcription(response.body, what=f"transcription {transcription_id}")
+        error = proto.api_error(
+            response.status,
+            response.headers,
+            api.scrub(response.body[: proto.MAX_ERROR_BODY_BYTES]),
+            method="GET",
+            url=api.url(path),
+            now=api.clock.now(),
+        )
+        if not self.context.retry.is_retryable_status(response.status):
+            raise error
         retry_after = parse_retry_after(response.headers.get("Retry-After"), api.clock.now())
-        if response.status != 200:
-            error = proto.api_error(
-                response.status,
-                response.headers,
-                api._scrub(response.body[: proto.MAX_ERROR_BODY_BYTES]),
-                method="GET",
-                url=api.url(path),
-                now=api.clock.now(),
-            )
-            if not self.client.retry.is_retryable_status(response.status):
-                raise error
-            return None, retry_after, error
-        return decode_transcription(response.body, what=what), retry_after, None
+        return _PollFailure(error, retry_after)
 
     # -- polling ---------------------------------------------------------------------
 
@@ -343,24 +348,24 @@ class TranscriptionEngine:
         poll_interval_s: float,
         max_poll_interval_s: float,
     ) -> Transcription:
-        clock = self.client.clock
-        deadline = None if timeout_s is None else clock.monotonic() + timeout_s
+        clock = self.context.clock
+        started = clock.monotonic()
         polls = 0
         last: Transcription | None = None
         while True:
             retry_after: float | None = None
             failure: BirdRecordingsError | None = None
             try:
-                seen, retry_after, failure = await self.get(transcription_id, polling=True)
+                seen = await self.poll(transcription_id)
             except APIConnectionError as exc:
                 # The requester already retried; a long wait outlives a bad minute.
-                failure = exc
-            if failure is not None:
+                seen = _PollFailure(exc, None)
+            if isinstance(seen, _PollFailure):
+                failure, retry_after = seen.error, seen.retry_after_s
                 logger.info(
                     "transcription %s: poll failed (%s); polling on", transcription_id, failure
                 )
             else:
-                assert seen is not None
                 last = seen
                 if last.status == TranscriptionStatus.AVAILABLE:
                     return last
@@ -375,10 +380,9 @@ class TranscriptionEngine:
                 retry_after_s=retry_after,
             )
             polls += 1
-            if deadline is not None:
-                left = deadline - clock.monotonic()
+            if timeout_s is not None:
+                left = started + timeout_s - clock.monotonic()
                 if left <= 0:
-                    assert timeout_s is not None
                     raise TranscriptionTimeoutError(
                         transcription_id, timeout_s, transcription=last
                     ) from failure
@@ -399,12 +403,10 @@ class TranscriptionEngine:
     ) -> BirdRecordingsError:
         """A 404 for content: not available (yet or ever), or no transcription at all."""
         try:
-            transcription, _, _ = await self.get(transcription_id)
+            transcription = await self.get(transcription_id)
         except NotFoundError as exc:
             return exc
         except BirdRecordingsError:
-            return error
-        if transcription is None:
             return error
         if transcription.status in _FINAL_FAILURES:
             return TranscriptionFailedError(
@@ -418,13 +420,13 @@ class TranscriptionEngine:
 
     async def _locate(self, transcription_id: str, fmt: TranscriptFormat) -> bytes | str:
         """The body (bytes) when Bird answers with it, else the storage URL it redirects to."""
-        api = self.client._requester()
-        path = transcription_path(self.client.workspace_id, transcription_id, f".{fmt}")
+        api = self._requester()
+        path = transcription_path(self.context.workspace_id, transcription_id, f".{fmt}")
         try:
             response = await api.send(
                 "GET",
                 path,
-                ok=(200, *_REDIRECT_STATUSES),
+                ok=(200, *REDIRECT_STATUSES),
                 allow_redirects=False,
                 accept=_ACCEPT[fmt],
                 max_body_bytes=MAX_TRANSCRIPT_BYTES,
@@ -436,13 +438,13 @@ class TranscriptionEngine:
         return proto.validate_media_location(
             response.headers.get("Location"),
             api_url=api.url(path),
-            allow_insecure=self.client.allow_insecure_storage,
+            allow_insecure=self.context.allow_insecure_storage,
         )
 
     async def fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
         """The transcript's bytes, from the API's body or from storage."""
         # aclose() stops it with ClientClosedError.
-        async with self.client._transport.inflight.guard():
+        async with self.context.inflight.guard():
             return await self._fetch(transcription_id, fmt)
 
     async def _fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
@@ -450,9 +452,9 @@ class TranscriptionEngine:
         if isinstance(located, bytes):
             return located
         url = located
-        transport = self.client._transport
-        retry = self.client.retry
-        clock = self.client.clock
+        transport = self.context.transport
+        retry = self.context.retry
+        clock = self.context.clock
         headers = {"Accept-Encoding": "identity", "User-Agent": transport.user_agent}
         retries = 0
         refreshes = 0
@@ -558,7 +560,7 @@ class TranscriptionEngine:
         fmt: TranscriptFormat,
         overwrite: bool,
     ) -> TranscriptionDownloadResult:
-        async with self.client._transport.inflight.guard():
+        async with self.context.inflight.guard():
             return await self._download(transcription_id, path, fmt=fmt, overwrite=overwrite)
 
     async def _download(
@@ -572,7 +574,7 @@ class TranscriptionEngine:
         target = transcript_target(transcription_id, path, fmt)
         sink = FileSink(
             target,
-            executor=self.client._media.executor(),
+            executor=self.context.files.get(),
             overwrite=overwrite,
             hash_md5=True,
             fsync=False,

@@ -29,7 +29,7 @@ from ._errors import BirdRecordingsError
 from ._web import error_answer, log_refusal, media_headers, parse_range
 
 if TYPE_CHECKING:
-    from ._client import RecordingsClient
+    from . import RecordingsClient
     from ._download import MediaStream, RecordingRef
     from .webhooks import WebhookReceiver
 

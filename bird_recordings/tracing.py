@@ -34,9 +34,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._hooks import AttributeValue, Hooks, SpanHandle
+from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._client import RecordingsClient
+    from . import RecordingsClient
 
 __all__ = ["OpenTelemetryHooks", "instrument"]
 
@@ -70,8 +71,6 @@ class OpenTelemetryHooks(Hooks):
     """
 
     def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
-        from . import __version__
-
         self.tracer = trace.get_tracer(
             _INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
         )

@@ -18,7 +18,9 @@ from typing import Any
 import attrs
 
 import bird_recordings as br
+import bird_recordings._transcriptions as tx
 
+from .commands import confirm
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -44,8 +46,6 @@ _CONCURRENCY = 8
 def check_locale_arg(locale: str) -> str:
     """The ``--locale``, checked as the library checks it (exit 2 with suggestions)."""
     # The library's own check (private), so the list and the suggestions are the same.
-    import bird_recordings._transcriptions as tx
-
     try:
         return tx.check_locale(locale)
     except br.InvalidArgumentError as exc:
@@ -181,8 +181,6 @@ async def cmd_delete_transcription(args: argparse.Namespace, ui: UI) -> int:
     The same rules as ``delete``: a ``[y/N]`` question on a terminal, ``--yes``
     to answer it, and no terminal without ``--yes`` is a refusal (exit 2).
     """
-    from .commands import confirm
-
     ids: list[str] = list(dict.fromkeys(args.ids))
     creds = resolve_credentials(args)
     if not confirm(

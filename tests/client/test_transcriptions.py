@@ -274,3 +274,17 @@ async def test_delete_refuses_ids_that_would_change_the_path(
     with pytest.raises(br.InvalidArgumentError):
         await client.delete_transcription(bad)
     assert count(aioresponses_compat) == 0
+
+
+@pytest.mark.parametrize("bad", [".", ".."])
+@pytest.mark.parametrize(
+    "call",
+    ["get_transcription", "wait_for_transcription", "get_transcription_content"],
+)
+async def test_dot_ids_are_refused_by_every_transcription_endpoint(
+    client: br.RecordingsClient, aioresponses_compat: Any, bad: str, call: str
+) -> None:
+    # Dots are not quoted: ".." would climb to /workspaces/{ws}/ instead.
+    with pytest.raises(br.InvalidArgumentError, match="must not be"):
+        await getattr(client, call)(bad)
+    assert count(aioresponses_compat) == 0

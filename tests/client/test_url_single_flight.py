@@ -1,4 +1,4 @@
-"""Concurrent URL resolutions for one recording share one request, without a task.
+"""Single-flight and the URL resolver built on it, through their own names.
 
 The first caller sends the ``.mp3`` request in its own task; callers arriving
 meanwhile wait for its answer. These tests drive the request by hand.
@@ -7,14 +7,20 @@ meanwhile wait for its answer. These tests drive the request by hand.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import bird_recordings as br
 from bird_recordings import _protocol as proto
+from bird_recordings._singleflight import SingleFlight
+from bird_recordings._urls import UrlResolver
 
 RID = "0b9e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
 URL = "https://storage.test/r.mp3?X-Amz-Date=20261125T120000Z&X-Amz-Expires=600&X-Amz-Signature=abc"
+NEWER = URL.replace("X-Amz-Signature=abc", "X-Amz-Signature=def")
+SIGNED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 class ManualFetch:
@@ -31,11 +37,27 @@ class ManualFetch:
         return await gate
 
 
+class ServerTime:
+    def __init__(self) -> None:
+        self.now = SIGNED_AT + timedelta(seconds=10)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def fetch(client: br.RecordingsClient, monkeypatch: pytest.MonkeyPatch) -> ManualFetch:
-    manual = ManualFetch()
-    monkeypatch.setattr(client._media, "_fetch_media_url", manual)
-    return manual
+def fetch() -> ManualFetch:
+    return ManualFetch()
+
+
+@pytest.fixture
+def server_time() -> ServerTime:
+    return ServerTime()
+
+
+@pytest.fixture
+def resolver(fetch: ManualFetch, server_time: ServerTime) -> UrlResolver:
+    return UrlResolver(fetch, server_now=server_time, api_url="https://api.bird.test")
 
 
 async def settle() -> None:
@@ -44,23 +66,22 @@ async def settle() -> None:
 
 
 async def test_waiting_callers_get_the_first_callers_answer(
-    client: br.RecordingsClient, fetch: ManualFetch
+    resolver: UrlResolver, fetch: ManualFetch
 ) -> None:
-    engine = client._media
-    tasks = [asyncio.create_task(engine.refresh_url(RID, stale=None)) for _ in range(4)]
+    tasks = [asyncio.create_task(resolver.refresh(RID, stale=None)) for _ in range(4)]
     await settle()
     assert fetch.calls == 1
+    assert resolver.flights.in_flight(RID)
     fetch.gates[0].set_result(proto.media_url_from_string(URL, RID))
     results = await asyncio.gather(*tasks)
     assert {r.url for r in results} == {URL}
-    assert engine._inflight == {}
+    assert len(resolver.flights) == 0
 
 
 async def test_an_error_is_shared_with_the_waiting_callers(
-    client: br.RecordingsClient, fetch: ManualFetch
+    resolver: UrlResolver, fetch: ManualFetch
 ) -> None:
-    engine = client._media
-    tasks = [asyncio.create_task(engine.refresh_url(RID, stale=None)) for _ in range(3)]
+    tasks = [asyncio.create_task(resolver.refresh(RID, stale=None)) for _ in range(3)]
     await settle()
     fetch.gates[0].set_exception(
         br.APIConnectionError("connection reset", url="https://api.test/x")
@@ -68,17 +89,16 @@ async def test_an_error_is_shared_with_the_waiting_callers(
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, br.APIConnectionError) for r in results)
     assert fetch.calls == 1
-    assert engine._inflight == {}
+    assert len(resolver.flights) == 0
 
 
 async def cancel_one_of_two(
-    client: br.RecordingsClient, which: str
+    resolver: UrlResolver, which: str
 ) -> tuple[asyncio.Task[br.MediaURL], asyncio.Task[br.MediaURL]]:
     """Start a first caller and a waiting one, cancel ``which``; return (cancelled, other)."""
-    engine = client._media
-    leader = asyncio.create_task(engine.refresh_url(RID, stale=None))
+    leader = asyncio.create_task(resolver.refresh(RID, stale=None))
     await settle()
-    follower = asyncio.create_task(engine.refresh_url(RID, stale=None))
+    follower = asyncio.create_task(resolver.refresh(RID, stale=None))
     await settle()
     cancelled, other = (leader, follower) if which == "leader" else (follower, leader)
     cancelled.cancel()
@@ -88,21 +108,91 @@ async def cancel_one_of_two(
 
 
 async def test_a_cancelled_first_caller_hands_the_request_to_a_waiting_one(
-    client: br.RecordingsClient, fetch: ManualFetch
+    resolver: UrlResolver, fetch: ManualFetch
 ) -> None:
-    _, follower = await cancel_one_of_two(client, "leader")
+    _, follower = await cancel_one_of_two(resolver, "leader")
     # The follower was not cancelled: it sends the request itself.
     assert fetch.calls == 2
     assert not follower.done()
     fetch.gates[1].set_result(proto.media_url_from_string(URL, RID))
     assert (await follower).url == URL
-    assert client._media._inflight == {}
+    assert len(resolver.flights) == 0
 
 
 async def test_a_cancelled_waiting_caller_does_not_disturb_the_request(
-    client: br.RecordingsClient, fetch: ManualFetch
+    resolver: UrlResolver, fetch: ManualFetch
 ) -> None:
-    _, leader = await cancel_one_of_two(client, "follower")
+    _, leader = await cancel_one_of_two(resolver, "follower")
     fetch.gates[0].set_result(proto.media_url_from_string(URL, RID))
     assert (await leader).url == URL
     assert fetch.calls == 1
+
+
+# --- the resolver's cache ------------------------------------------------------------
+
+
+async def answer(fetch: ManualFetch, task: asyncio.Task[br.MediaURL], url: str) -> br.MediaURL:
+    await settle()
+    fetch.gates[-1].set_result(proto.media_url_from_string(url, RID))
+    return await task
+
+
+@pytest.mark.parametrize(
+    ("seconds_later", "stale", "asks_again"),
+    [
+        (60, None, False),  # the latest URL is fresh: no request
+        (60, URL, True),  # the caller's URL failed: a new one even if it looks fresh
+        (580, None, True),  # within the safety margin of its expiry
+        (700, None, True),  # expired
+    ],
+)
+async def test_the_latest_url_is_reused_while_fresh(
+    resolver: UrlResolver,
+    fetch: ManualFetch,
+    server_time: ServerTime,
+    seconds_later: int,
+    stale: str | None,
+    asks_again: bool,
+) -> None:
+    first = await answer(fetch, asyncio.create_task(resolver.refresh(RID, stale=None)), URL)
+    server_time.now = SIGNED_AT + timedelta(seconds=seconds_later)
+    task = asyncio.create_task(resolver.refresh(RID, stale=first if stale else None))
+    await settle()
+    assert fetch.calls == (2 if asks_again else 1)
+    if asks_again:
+        assert (await answer(fetch, task, NEWER)).url == NEWER
+    else:
+        assert (await task).url == URL
+
+
+async def test_callers_of_a_shared_resolver_share_requests_and_cache(
+    resolver: UrlResolver, fetch: ManualFetch, server_time: ServerTime
+) -> None:
+    other_fetch = ManualFetch()
+    view = resolver.sharing(other_fetch, server_now=server_time)
+    tasks = [
+        asyncio.create_task(resolver.refresh(RID, stale=None)),
+        asyncio.create_task(view.refresh(RID, stale=None)),
+    ]
+    await settle()
+    fetch.gates[0].set_result(proto.media_url_from_string(URL, RID))
+    assert {r.url for r in await asyncio.gather(*tasks)} == {URL}
+    assert (await view.refresh(RID, stale=None)).url == URL
+    assert (fetch.calls, other_fetch.calls) == (1, 0)
+
+
+async def test_single_flight_keys_are_independent() -> None:
+    flights: SingleFlight[str, int] = SingleFlight()
+    loop = asyncio.get_running_loop()
+    gates: dict[str, asyncio.Future[int]] = {key: loop.create_future() for key in "ab"}
+
+    def call(key: str) -> Callable[[], Awaitable[int]]:
+        return lambda: gates[key]
+
+    tasks = [asyncio.create_task(flights.run(key, call(key))) for key in "abab"]
+    await settle()
+    assert len(flights) == 2
+    gates["a"].set_result(1)
+    gates["b"].set_result(2)
+    assert await asyncio.gather(*tasks) == [1, 2, 1, 2]
+    assert len(flights) == 0

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import bird_recordings as br
 from bird_recordings.emulator import BirdEmulator
+from tests.functional.conftest import InstantClock
 
 pytestmark = pytest.mark.asyncio
 
@@ -532,15 +533,15 @@ async def test_recording_deleted_after_resolution_raises_not_found(
 
 
 async def test_concurrent_consumers_share_one_resolution_and_one_refresh(
-    emu: BirdEmulator, emu_client: br.RecordingsClient
+    emu: BirdEmulator, emu_client: br.RecordingsClient, instant_clock: InstantClock
 ) -> None:
     rec = emu.add_recording(size_bytes=200_000)
     urls = await asyncio.gather(*(emu_client.get_media_url(rec.id) for _ in range(5)))
     assert len({u.url for u in urls}) == 1
     assert len(mp3_requests(emu)) == 1
-    # Five transfers whose URL died at once ask for one refresh between them.
-    engine = emu_client._media
-    refreshed = await asyncio.gather(*(engine.refresh_url(rec.id, stale=urls[0]) for _ in range(5)))
+    # Five consumers whose URL expired at once ask for one refresh between them.
+    instant_clock.advance(3600)
+    refreshed = await asyncio.gather(*(emu_client.get_media_url(rec.id) for _ in range(5)))
     assert len({u.url for u in refreshed}) == 1
     assert len(mp3_requests(emu)) == 2
 

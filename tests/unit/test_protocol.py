@@ -23,6 +23,7 @@ from bird_recordings._protocol import (
     presigned_expiry,
     validate_media_location,
 )
+from bird_recordings._transcriptions import transcription_path
 
 WS = "8bc0f1c4-7a9e-4a49-9f0e-2f5b1c1d2e3f"
 URL = "https://api.bird.test/workspaces/ws/recordings/r1"
@@ -584,3 +585,21 @@ def test_dot_segments_are_refused(bad: str) -> None:
 def test_plain_ids_are_not_requoted_and_others_are() -> None:
     assert proto.recording_path("ws", "5b74ee9e-9d45") == "/workspaces/ws/recordings/5b74ee9e-9d45"
     assert proto.recording_path("ws", "a/b c") == "/workspaces/ws/recordings/a%2Fb%20c"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda bad: proto.recording_path(bad),
+        lambda bad: proto.recording_path("ws", bad, ".mp3"),
+        lambda bad: proto.call_recordings_path("ws", bad, "call"),
+        lambda bad: proto.call_recordings_path("ws", "ch", bad),
+        lambda bad: proto.metrics_path(bad),
+        lambda bad: transcription_path(bad),
+        lambda bad: transcription_path("ws", bad, ".vtt"),
+    ],
+)
+@pytest.mark.parametrize("bad", [".", "..", ""])
+def test_every_path_refuses_dot_and_empty_segments(build: Any, bad: str) -> None:
+    with pytest.raises(br.InvalidArgumentError):
+        build(bad)
