@@ -40,7 +40,7 @@ from ._constants import (
     ENV_WORKSPACE_ID,
     USER_AGENT_PREFIX,
 )
-from ._context import ServiceContext, TransferCounters
+from ._context import ServiceContext
 from ._download import (
     DownloadOutcome,
     DownloadResult,
@@ -55,6 +55,7 @@ from ._errors import (
     InvalidArgumentError,
     as_library_error,
 )
+from ._fetch import TransferCounters
 from ._files import FileExecutor
 from ._hooks import Hooks
 from ._limits import RateLimiter

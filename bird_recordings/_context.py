@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from attrs import define, frozen
+from attrs import frozen
 
 from ._api import APIRequester
 from ._clock import Clock
+from ._fetch import TransferCounters
 from ._files import FileExecutor
 from ._hooks import Hooks
 from ._inflight import InFlight
@@ -19,17 +20,7 @@ from ._retry import RetryPolicy
 from ._transport import Transport
 from ._urls import UrlResolver
 
-__all__ = ["ServiceContext", "TransferCounters"]
-
-
-@define
-class TransferCounters:
-    """Work done by storage transfers: resumes, URL refreshes, restarts, retries."""
-
-    resumes: int = 0
-    url_refreshes: int = 0
-    restarts: int = 0
-    storage_retries: int = 0
+__all__ = ["ServiceContext"]
 
 
 @frozen(kw_only=True)

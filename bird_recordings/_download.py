@@ -1,15 +1,11 @@
-"""The media engine: resolve the URL, stream with Range resume, refresh on expiry,
-write to a temporary file and rename, verify length and MD5.
+"""Media: resolve the URL, fetch the bytes (the one loop of :mod:`._fetch`), write
+them to a temporary file and rename, verify length and MD5; or stream them.
 
-Flow of one transfer (:class:`_Transfer`)::
+Flow of one download::
 
-    resolve (Recording.url while fresh, else GET .mp3 -> 307 Location)
-      -> GET storage URL (no Authorization, no cookies, identity encoding)
-         206/200 -> body chunks ... broken? -> Range: bytes=<received>- + If-Match
-         403 expired -> new URL from .mp3, resume at the same byte
-         412 / new ETag -> the object changed: start from zero (downloads) or
-                           raise MediaChangedError (streams)
-         5xx/SlowDown   -> back off, retry
+    resolve (Recording.url while fresh, else GET .mp3 -> 307 Location: UrlResolver)
+      -> StorageFetch.events(): chunks, resumes, refreshes, RESTART markers
+      -> FileSink: batched writes and MD5 in the I/O threads, verify, rename
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -29,34 +24,27 @@ from typing import Final
 from attrs import frozen
 
 from . import _paths
-from . import _protocol as proto
 from ._bulk import bounded_map, check_concurrency
 from ._clock import Clock
 from ._constants import (
     LOGGER_NAME,
-    MAX_CONSECUTIVE_URL_REFRESHES,
-    MAX_RESTARTS,
 )
-from ._context import ServiceContext, TransferCounters
+from ._context import ServiceContext
 from ._errors import (
-    APIConnectionError,
     BirdRecordingsError,
     DestinationExistsError,
     IntegrityError,
     InvalidArgumentError,
-    MediaChangedError,
-    MediaURLExpiredError,
-    RangeNotSatisfiableError,
     RecordingNotAvailableError,
-    StorageError,
+    UnexpectedError,
     as_library_error,
 )
+from ._fetch import Restart, StorageFetch
 from ._files import FileSink, file_md5
 from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
 from ._models import MediaURL, Recording, RecordingStatus
-from ._redact import redact_url
-from ._retry import RetryPolicy, parse_retry_after
-from ._transport import StreamResponse, Transport
+from ._retry import RetryPolicy
+from ._transport import Transport
 from ._urls import UrlResolver, explain_missing_media
 
 __all__ = [
@@ -69,7 +57,6 @@ __all__ = [
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
-_EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 
 RecordingRef = Recording | str
 
@@ -163,410 +150,30 @@ class DownloadOutcome:
         return "skipped" if self.skipped else "downloaded"
 
 
-class _Restart:
-    """Marker yielded by a transfer: discard what you have; bytes start from zero again."""
+def _chunk(event: bytes | Restart) -> bytes:
+    """A stream's chunk (its fetch may not restart, so no marker can come)."""
+    if isinstance(event, Restart):
+        raise UnexpectedError("a media stream cannot start over")
+    return event
 
 
-RESTART: Final = _Restart()
+class _RecordingSource:
+    """Where the fetch of one recording's media gets new URLs and explains a 404."""
 
+    __slots__ = ("downloader", "recording_id")
 
-class _Transfer:
-    """One object's bytes, across resumes, refreshes and (for files) restarts."""
-
-    def __init__(
-        self,
-        engine: MediaDownloader,
-        recording_id: str,
-        media_url: MediaURL,
-        *,
-        chunk_size: int,
-        allow_restart: bool,
-        first_byte: int = 0,
-        last_byte: int | None = None,
-        if_range: str | None = None,
-    ) -> None:
-        self.engine = engine
+    def __init__(self, downloader: MediaDownloader, recording_id: str) -> None:
+        self.downloader = downloader
         self.recording_id = recording_id
-        self.media_url = media_url
-        self.chunk_size = chunk_size
-        self.allow_restart = allow_restart
-        self.offset = first_byte
-        # A byte range of the object (streams only): the first byte and the last
-        # one included (None: to the end). ``if_range`` goes with the first request
-        # until storage accepted one; if it does not hold, storage sends the whole
-        # object and the range is dropped (RFC 9110 13.1.5).
-        self.first_byte = first_byte
-        self.last_byte = last_byte
-        self.if_range = if_range
-        self.accepted = False
-        self.total: int | None = None
-        self.etag: str | None = None
-        # Last-Modified of the first response: the resume validator (If-Range)
-        # when the storage sent no strong ETag.
-        self.last_modified: str | None = None
-        # The MD5 the object's bytes must have: set from each accepted response
-        # (None for multipart uploads, SSE-KMS and SSE-C objects, weak ETags).
-        self.expected_md5: str | None = None
-        self.counters = TransferCounters()
-        self.bytes_transferred = 0
-        self.probe_only = False
 
-    # -- helpers -------------------------------------------------------------
+    def is_fresh(self, media_url: MediaURL) -> bool:
+        return self.downloader.urls.is_fresh(media_url)
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept-Encoding": "identity", "User-Agent": self.engine.user_agent}
-        if self.probe_only:
-            headers["Range"] = "bytes=0-0"
-        elif self.offset > 0 or self.last_byte is not None:
-            last = "" if self.last_byte is None else str(self.last_byte)
-            headers["Range"] = f"bytes={self.offset}-{last}"
-            if (etag := self._strong_etag()) is not None:
-                # The same object or nothing: S3 answers 412 if it changed.
-                headers["If-Match"] = etag
-            elif self.if_range and not self.accepted:
-                # The caller's validator, until storage accepted a first answer.
-                headers["If-Range"] = self.if_range
-            elif self.last_modified:
-                # RFC 9110 §13.1.5: the rest if unchanged, else the whole new object (200).
-                headers["If-Range"] = self.last_modified
-        return headers
+    async def refresh(self, stale: MediaURL) -> MediaURL:
+        return await self.downloader.urls.refresh(self.recording_id, stale=stale)
 
-    def _strong_etag(self) -> str | None:
-        # A weak ETag (W/"…") may not be used with If-Match (RFC 9110 §13.1.1).
-        etag = self.etag
-        return etag if etag and not etag.startswith("W/") else None
-
-    def _can_resume(self) -> bool:
-        """True if a Range request can be tied to the version we started with."""
-        return self._strong_etag() is not None or bool(self.last_modified)
-
-    @property
-    def is_range(self) -> bool:
-        """True while a part of the object is wanted, not all of it."""
-        return self.first_byte > 0 or self.last_byte is not None
-
-    @property
-    def stop(self) -> int | None:
-        """One past the last byte wanted (``None`` until the size is known)."""
-        if self.total is None:
-            return None if self.last_byte is None else self.last_byte + 1
-        if self.last_byte is None:
-            return self.total
-        return min(self.last_byte + 1, self.total)
-
-    def _expiring(self) -> bool:
-        return not self.engine.is_fresh(self.media_url)
-
-    async def _refresh(self, reason: str, consecutive: int) -> int:
-        if consecutive >= MAX_CONSECUTIVE_URL_REFRESHES:
-            raise MediaURLExpiredError(
-                status=403,
-                code="AccessDenied",
-                message=f"the media URL kept failing ({reason}) after {consecutive} refreshes",
-                url=self.media_url.url,
-                recording_id=self.recording_id,
-            )
-        logger.info("recording %s: refreshing media URL (%s)", self.recording_id, reason)
-        self.media_url = await self.engine.refresh_url(self.recording_id, stale=self.media_url)
-        self.counters.url_refreshes += 1
-        self.engine.counters.url_refreshes += 1
-        return consecutive + 1
-
-    async def _backoff(self, retries: int, retry_after: float | None, error: Exception) -> int:
-        policy = self.engine.retry
-        delay = policy.delay_s(retries, retry_after, random.random)
-        if retries >= policy.max_retries or delay is None:
-            raise error
-        logger.info(
-            "recording %s: %s; retry %d at byte %d in %.2fs",
-            self.recording_id,
-            error,
-            retries + 1,
-            self.offset,
-            delay,
-        )
-        self.counters.storage_retries += 1
-        self.engine.counters.storage_retries += 1
-        await self.engine.clock.sleep(delay)
-        return retries + 1
-
-    def _storage_error(
-        self, status: int, error: proto.S3Error, cls: type[StorageError] = StorageError
-    ) -> StorageError:
-        return cls(
-            status=status,
-            code=error.code,
-            message=error.message,
-            url=self.media_url.url,
-            recording_id=self.recording_id,
-        )
-
-    def _changed(self, why: str) -> MediaChangedError:
-        return MediaChangedError(
-            f"recording {self.recording_id}: the stored object changed during the transfer "
-            f"({why}) after {self.offset} bytes",
-            recording_id=self.recording_id,
-        )
-
-    # -- the loop --------------------------------------------------------------
-
-    async def events(self) -> AsyncIterator[bytes | _Restart]:
-        """Yield body chunks (and :data:`RESTART` markers when allowed) until complete."""
-        retries = 0
-        refreshes = 0
-        restarts = 0
-        skip = 0
-        fresh = False  # a URL just issued by Bird is used at least once
-        forbidden_refreshed = False
-        while True:
-            if not fresh and self._expiring():
-                refreshes = await self._refresh("expires before the next request", refreshes)
-            fresh = False
-            url = self.media_url.url
-            if self.accepted and self.offset > 0 and not self.probe_only and not self._can_resume():
-                # Without a validator a 206 could come from a newer object: never
-                # stitch two versions. A file starts over; a stream cannot.
-                if not self.allow_restart:
-                    raise APIConnectionError(
-                        f"recording {self.recording_id}: the transfer broke off at byte "
-                        f"{self.offset} and the storage sent no ETag or Last-Modified to "
-                        "resume it safely",
-                        url=url,
-                    )
-                logger.info(
-                    "recording %s: no ETag or Last-Modified to resume at byte %d; starting over",
-                    self.recording_id,
-                    self.offset,
-                )
-                self.offset = 0
-                self.total = None
-                self.etag = self.last_modified = None
-                self.counters.restarts += 1
-                self.engine.counters.restarts += 1
-                yield RESTART
-            if logger.isEnabledFor(logging.DEBUG):  # redact_url costs ~90 us: only when logged
-                logger.debug(
-                    "recording %s: GET %s from byte %d",
-                    self.recording_id,
-                    redact_url(url),
-                    self.offset,
-                )
-            try:
-                async with self.engine.transport.stream(url, headers=self._headers()) as response:
-                    status = response.status
-                    if status in (200, 206):
-                        start = self._accept(response)
-                        if start == "restart":
-                            restarts += 1
-                            if restarts > MAX_RESTARTS:
-                                raise self._changed("it kept changing")
-                            self.offset = 0
-                            self.counters.restarts += 1
-                            self.engine.counters.restarts += 1
-                            yield RESTART
-                            continue
-                        self.expected_md5 = proto.expected_md5(self.etag, response.headers)
-                        if self.probe_only:
-                            return
-                        skip = start if isinstance(start, int) else 0
-                        refreshes = 0
-                        async for chunk in response.iter_chunks(self.chunk_size):
-                            self.bytes_transferred += len(chunk)
-                            if skip:
-                                if len(chunk) <= skip:
-                                    skip -= len(chunk)
-                                    continue
-                                chunk = chunk[skip:]
-                                skip = 0
-                            stop = self.stop
-                            if stop is not None and self.offset + len(chunk) >= stop:
-                                # The end of a range (or a storage that ignored it).
-                                chunk = chunk[: stop - self.offset]
-                                self.offset += len(chunk)
-                                if chunk:
-                                    yield chunk
-                                return
-                            self.offset += len(chunk)
-                            retries = 0
-                            yield chunk
-                        stop = self.stop
-                        if stop is not None and self.offset < stop:
-                            raise APIConnectionError(
-                                f"the body ended at byte {self.offset} of {stop}", url=url
-                            )
-                        if self.total is not None and self.offset > self.total:
-                            raise IntegrityError(
-                                f"recording {self.recording_id}: received {self.offset} bytes, "
-                                f"the storage announced {self.total}",
-                                recording_id=self.recording_id,
-                            )
-                        return
-                    body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)
-                    s3 = proto.parse_s3_error(body)
-                    retry_after = parse_retry_after(
-                        response.headers.get("Retry-After"), self.engine.clock.now()
-                    )
-                    unsatisfiable = status == 416 and not self.accepted and self.is_range
-                    if unsatisfiable:
-                        raise RangeNotSatisfiableError(
-                            status=status,
-                            code=s3.code,
-                            message=s3.message,
-                            url=self.media_url.url,
-                            recording_id=self.recording_id,
-                            size_bytes=proto.parse_unsatisfied_range(
-                                response.headers.get("Content-Range")
-                            ),
-                        )
-                # The failed response is closed here, before any sleep.
-                action = self._classify(status, s3)
-                if action == "done":
-                    return
-                if action == "refresh":
-                    refreshes = await self._refresh(
-                        f"storage answered {status} {s3.code or ''}".strip(), refreshes
-                    )
-                    fresh = True
-                elif action == "restart":
-                    self.etag = None
-                    self.total = None
-                    if self.offset == 0 and restarts > 0:
-                        raise self._storage_error(status, s3)
-                    restarts += 1
-                    if not self.allow_restart and self.offset > 0:
-                        raise self._changed(f"storage answered {status}")
-                    if restarts > MAX_RESTARTS:
-                        raise self._changed("it kept changing")
-                    if self.offset > 0:
-                        self.offset = 0
-                        self.counters.restarts += 1
-                        self.engine.counters.restarts += 1
-                        yield RESTART
-                elif action == "retry":
-                    retries = await self._backoff(
-                        retries, retry_after, self._storage_error(status, s3)
-                    )
-                elif action == "not-found":
-                    raise await self.engine.not_found_error(
-                        self.recording_id, self._storage_error(status, s3)
-                    )
-                elif action == "forbidden" and not forbidden_refreshed:
-                    # A 403 that is not expiry (a bad or revoked signature, say a
-                    # stale URL from metadata): one fresh URL may cure it; a second
-                    # such 403 is final, never retried in a loop.
-                    forbidden_refreshed = True
-                    refreshes = await self._refresh(
-                        f"storage answered {status} {s3.code or ''}".strip(), refreshes
-                    )
-                    fresh = True
-                else:
-                    cls = MediaURLExpiredError if action == "expired" else StorageError
-                    raise self._storage_error(status, s3, cls)
-            except APIConnectionError as exc:
-                # Reset, early EOF, stall: resume where we are.
-                self.counters.resumes += 1
-                self.engine.counters.resumes += 1
-                retries = await self._backoff(retries, None, exc)
-
-    def _accept(self, response: StreamResponse) -> int | str:
-        """Check a 200/206 against what we have; return bytes to skip or ``"restart"``."""
-        etag = response.headers.get("ETag")
-        status = response.status
-        first_answer = not self.accepted
-        self.accepted = True
-        if first_answer and status == 200 and self.if_range and self.is_range:
-            # If-Range did not hold: the whole (new) object, as the client asked.
-            self.offset = self.first_byte = 0
-            self.last_byte = None
-        if self.probe_only:
-            if status == 206:
-                content_range = proto.parse_content_range(response.headers.get("Content-Range"))
-                self.total = content_range.total if content_range else None
-            else:
-                self.total = response.content_length
-            self.etag = etag
-            return 0
-        modified = response.headers.get("Last-Modified")
-        # The validators come from the first answer of this version (a ranged stream's
-        # first answer starts past byte 0); later answers must match them.
-        resuming = not first_answer and self.offset > 0
-        if not resuming:
-            self.last_modified = modified
-        changed = self.etag is not None and etag is not None and etag != self.etag
-        if resuming and self._strong_etag() is not None and etag is None:
-            changed = True  # nothing ties these bytes to the version we started with
-        elif (
-            resuming
-            and self._strong_etag() is None
-            and modified is not None
-            and modified != self.last_modified
-        ):
-            changed = True
-        if status == 206:
-            content_range = proto.parse_content_range(response.headers.get("Content-Range"))
-            if content_range is None or content_range.first != self.offset:
-                raise IntegrityError(
-                    f"recording {self.recording_id}: asked for bytes from {self.offset}, got "
-                    f"Content-Range {response.headers.get('Content-Range')!r}",
-                    recording_id=self.recording_id,
-                )
-            if changed or (
-                self.total is not None
-                and content_range.total is not None
-                and content_range.total != self.total
-            ):
-                if not self.allow_restart:
-                    raise self._changed("new ETag or size")
-                self.etag, self.total = etag, None
-                return "restart"
-            if content_range.total is not None:
-                self.total = content_range.total
-            self.etag = self.etag or etag
-            return 0
-        # 200: the whole object. Continue seamlessly only if it is the same one.
-        length = response.content_length
-        if self.offset > 0:
-            same = (
-                not changed
-                and (etag is not None or (modified is not None and self.etag is None))
-                and (self.total is None or length is None or length == self.total)
-            )
-            if not same:
-                if not self.allow_restart:
-                    raise self._changed("the storage sent a different full object")
-                self.etag, self.total = etag, length
-                return "restart"
-            logger.info(
-                "recording %s: storage ignored Range; skipping %d bytes already received",
-                self.recording_id,
-                self.offset,
-            )
-            self.total = length if length is not None else self.total
-            return self.offset
-        self.etag = etag
-        self.total = length
-        return 0
-
-    def _classify(self, status: int, s3: proto.S3Error) -> str:
-        if status == 416:
-            # Nothing left from our offset: done if we have it all, else it shrank.
-            if self.total is not None and self.offset == self.total:
-                return "done"
-            return "restart"
-        if status == 412:
-            return "restart"
-        if proto.is_expired_error(status, s3) or s3.code in _EXPIRED_CODES:
-            return "refresh"
-        if status == 403:
-            left = self.media_url.seconds_left(self.engine.server_now())
-            if left is not None and left <= 0:
-                return "refresh"
-            return "forbidden"
-        if status == 404:
-            return "not-found"
-        if self.engine.retry.is_retryable_status(status):
-            return "retry"
-        return "fatal"
+    async def explain_missing(self, error: BirdRecordingsError) -> BirdRecordingsError:
+        return await self.downloader.not_found_error(self.recording_id, error)
 
 
 class MediaStream:
@@ -600,8 +207,8 @@ class MediaStream:
         self._offset = offset
         self._end = end
         self._if_range = if_range
-        self._transfer: _Transfer | None = None
-        self._events: AsyncIterator[bytes | _Restart] | None = None
+        self._transfer: StorageFetch | None = None
+        self._events: AsyncIterator[bytes | Restart] | None = None
         self._first: bytes | None = None
         self._exhausted = False
         self._handed_out = 0
@@ -682,8 +289,7 @@ class MediaStream:
 
     async def _enter(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
-        self._transfer = _Transfer(
-            self._engine,
+        self._transfer = self._engine.fetch(
             recording_id,
             media_url,
             chunk_size=self._chunk_size,
@@ -701,8 +307,7 @@ class MediaStream:
             await self._close()
             raise
         else:
-            assert isinstance(first, bytes)
-            self._first = first
+            self._first = _chunk(first)
         return self
 
     async def __aexit__(
@@ -751,9 +356,8 @@ class MediaStream:
                     event = await anext(self._events)
                 except StopAsyncIteration:
                     break
-            assert isinstance(event, bytes)
-            if event:
-                return event
+            if chunk := _chunk(event):
+                return chunk
         self._exhausted = True
         return b""
 
@@ -826,6 +430,38 @@ class MediaDownloader:
     async def get_media_url(self, ref: RecordingRef) -> MediaURL:
         """Public: a presigned URL for the media."""
         return (await self.resolve(ref))[1]
+
+    def fetch(
+        self,
+        recording_id: str,
+        media_url: MediaURL,
+        *,
+        chunk_size: int,
+        allow_restart: bool,
+        first_byte: int = 0,
+        last_byte: int | None = None,
+        if_range: str | None = None,
+        probe: bool = False,
+    ) -> StorageFetch:
+        """The storage fetch of one recording's media (not started)."""
+        context = self.context
+        return StorageFetch(
+            transport=context.transport,
+            retry=context.retry,
+            clock=context.clock,
+            source=_RecordingSource(self, recording_id),
+            media_url=media_url,
+            label=f"recording {recording_id}",
+            recording_id=recording_id,
+            chunk_size=chunk_size,
+            allow_restart=allow_restart,
+            counters=context.counters,
+            server_now=context.requester.server_now,
+            first_byte=first_byte,
+            last_byte=last_byte,
+            if_range=if_range,
+            probe=probe,
+        )
 
     # -- files ---------------------------------------------------------------------
 
@@ -937,8 +573,7 @@ class MediaDownloader:
         committed = False
         try:
             recording_id, media_url = await self.resolve(ref)
-            transfer = _Transfer(
-                self,
+            transfer = self.fetch(
                 recording_id,
                 media_url,
                 chunk_size=chunk_size or self.context.chunk_size,
@@ -948,7 +583,7 @@ class MediaDownloader:
             report = overall.reporter(recording_id, transfer, progress)
             hash_decided = False
             async for event in transfer.events():
-                if isinstance(event, _Restart):
+                if isinstance(event, Restart):
                     await sink.restart()
                     hash_decided = False
                     continue
@@ -981,7 +616,7 @@ class MediaDownloader:
         )
 
     @staticmethod
-    def _verify(transfer: _Transfer, written: int, md5: str | None) -> None:
+    def _verify(transfer: StorageFetch, written: int, md5: str | None) -> None:
         """Refuse a file whose size or MD5 is not what the storage promised.
 
         Runs in the writer thread, before the rename.
@@ -1012,8 +647,7 @@ class MediaDownloader:
             local_size = (await loop.run_in_executor(self.executor(), target.stat)).st_size
         except OSError:
             return False
-        probe = _Transfer(self, recording_id, media_url, chunk_size=1, allow_restart=True)
-        probe.probe_only = True
+        probe = self.fetch(recording_id, media_url, chunk_size=1, allow_restart=True, probe=True)
         async for _ in probe.events():
             pass
         if probe.total is None or probe.total != local_size:
@@ -1132,7 +766,7 @@ class _Overall:
         )
 
     def reporter(
-        self, recording_id: str, transfer: _Transfer, progress: ProgressCallback | None
+        self, recording_id: str, transfer: StorageFetch, progress: ProgressCallback | None
     ) -> Callable[[bool], None]:
         reported = 0
         sized: int | None = None

@@ -42,10 +42,10 @@ __all__ = [
     "api_error",
     "auth_header",
     "decode_json",
-    "expected_md5",
     "is_expired_error",
     "is_md5_etag",
     "list_params",
+    "md5_from_etag",
     "media_url_from_string",
     "parse_content_range",
     "parse_s3_error",
@@ -481,7 +481,7 @@ def is_md5_etag(etag: str | None) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def expected_md5(etag: str | None, headers: Mapping[str, str]) -> str | None:
+def md5_from_etag(etag: str | None, headers: Mapping[str, str]) -> str | None:
     """The hex MD5 the body must have, judging by a storage response; else ``None``.
 
     S3's ETag is the body's MD5 only for a single-part upload stored in plain

@@ -28,7 +28,7 @@ import difflib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal
 
@@ -38,9 +38,9 @@ from . import _paths
 from . import _protocol as proto
 from ._api import APIRequester
 from ._constants import (
+    DEFAULT_CHUNK_SIZE,
     DEFAULT_TRANSCRIPTION_LOCALE,
     LOGGER_NAME,
-    MAX_CONSECUTIVE_URL_REFRESHES,
     MAX_TRANSCRIPT_BYTES,
     TRANSCRIPT_FORMATS,
     TRANSCRIPTION_LOCALES,
@@ -52,7 +52,6 @@ from ._errors import (
     BirdRecordingsError,
     IntegrityError,
     InvalidArgumentError,
-    MediaURLExpiredError,
     NotFoundError,
     RecordingNotAvailableError,
     ResponseValidationError,
@@ -61,11 +60,10 @@ from ._errors import (
     TranscriptionNotAvailableError,
     TranscriptionTimeoutError,
 )
+from ._fetch import Restart, StorageFetch, TransferCounters
 from ._files import FileSink
-from ._models import Recording, RecordingStatus, Transcription, TranscriptionStatus
-from ._redact import redact_url
+from ._models import MediaURL, Recording, RecordingStatus, Transcription, TranscriptionStatus
 from ._retry import parse_retry_after
-from ._transport import StreamResponse
 from ._urls import REDIRECT_STATUSES
 
 __all__ = [
@@ -86,7 +84,6 @@ logger: Final = logging.getLogger(LOGGER_NAME)
 TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
 TranscriptionRef = Transcription | str
 
-_EXPIRED_CODES: Final = frozenset({"ExpiredToken", "TokenRefreshRequired"})
 _ACCEPT: Final = {
     "json": "application/json",
     "srt": "application/x-subrip, text/plain;q=0.9, */*;q=0.1",
@@ -398,7 +395,7 @@ class TranscriptionService:
 
     # -- content ---------------------------------------------------------------------
 
-    async def _explain_404(
+    async def explain_404(
         self, transcription_id: str, error: BirdRecordingsError
     ) -> BirdRecordingsError:
         """A 404 for content: not available (yet or ever), or no transcription at all."""
@@ -418,7 +415,7 @@ class TranscriptionService:
             )
         return error
 
-    async def _locate(self, transcription_id: str, fmt: TranscriptFormat) -> bytes | str:
+    async def locate(self, transcription_id: str, fmt: TranscriptFormat) -> bytes | str:
         """The body (bytes) when Bird answers with it, else the storage URL it redirects to."""
         api = self._requester()
         path = transcription_path(self.context.workspace_id, transcription_id, f".{fmt}")
@@ -432,7 +429,7 @@ class TranscriptionService:
                 max_body_bytes=MAX_TRANSCRIPT_BYTES,
             )
         except NotFoundError as exc:
-            raise await self._explain_404(transcription_id, exc) from exc
+            raise await self.explain_404(transcription_id, exc) from exc
         if response.status == 200:
             return response.body
         return proto.validate_media_location(
@@ -448,109 +445,81 @@ class TranscriptionService:
             return await self._fetch(transcription_id, fmt)
 
     async def _fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
-        located = await self._locate(transcription_id, fmt)
+        located = await self.locate(transcription_id, fmt)
         if isinstance(located, bytes):
             return located
-        url = located
-        transport = self.context.transport
+        source = _TranscriptSource(self, transcription_id, fmt)
+        media_url = proto.media_url_from_string(located)
         retry = self.context.retry
-        clock = self.context.clock
-        headers = {"Accept-Encoding": "identity", "User-Agent": transport.user_agent}
         retries = 0
-        refreshes = 0
         while True:
             try:
-                async with transport.stream(url, headers=headers) as response:
-                    status = response.status
-                    if status == 200:
-                        body = await self._read(response, url)
-                        self._verify(transcription_id, body, response.headers)
-                        return body
-                    error_body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)
-                    s3 = proto.parse_s3_error(error_body)
-                    retry_after = parse_retry_after(
-                        response.headers.get("Retry-After"), clock.now()
-                    )
-            except (APIConnectionError, IntegrityError) as exc:
-                # Small text: fetch it again from the start.
+                return await self._read_storage(transcription_id, source, media_url)
+            except _InlineBody as inline:
+                return inline.body  # asked again, Bird answered with the text itself
+            except IntegrityError as exc:
+                # The bytes do not match the ETag's MD5: small text, fetch it again.
                 delay = retry.delay_s(retries, None, random.random)
                 if retries >= retry.max_retries or delay is None:
                     raise
                 logger.info("transcript %s: %s; retry %d", transcription_id, exc, retries + 1)
                 retries += 1
-                await clock.sleep(delay)
-                continue
-            error = StorageError(status=status, code=s3.code, message=s3.message, url=url)
-            if proto.is_expired_error(status, s3) or s3.code in _EXPIRED_CODES:
-                if refreshes >= MAX_CONSECUTIVE_URL_REFRESHES:
-                    raise MediaURLExpiredError(
-                        status=status, code=s3.code, message=s3.message, url=url
-                    )
-                refreshes += 1
-                logger.info("transcript %s: storage URL expired; asking again", transcription_id)
-                located = await self._locate(transcription_id, fmt)
-                if isinstance(located, bytes):
-                    return located
-                url = located
-                continue
-            if status == 404:
-                raise await self._explain_404(transcription_id, error)
-            delay = retry.delay_s(retries, retry_after, random.random)
-            if (
-                not retry.is_retryable_status(status)
-                or retries >= retry.max_retries
-                or delay is None
-            ):
-                raise error
-            logger.info(
-                "transcript %s: storage answered %d; retry %d in %.2fs (%s)",
-                transcription_id,
-                status,
-                retries + 1,
-                delay,
-                redact_url(url),
-            )
-            retries += 1
-            await clock.sleep(delay)
+                await self.context.clock.sleep(delay)
+                media_url = source.latest or media_url
 
-    @staticmethod
-    async def _read(response: StreamResponse, url: str) -> bytes:
-        length = response.content_length
-        if length is not None and length > MAX_TRANSCRIPT_BYTES:
-            raise StorageError(
-                status=response.status,
-                code=None,
-                message=f"the transcript is {length} bytes, more than {MAX_TRANSCRIPT_BYTES}",
-                url=url,
-            )
+    async def _read_storage(
+        self, transcription_id: str, source: _TranscriptSource, media_url: MediaURL
+    ) -> bytes:
+        """The transcript from storage through the one fetch loop (restarts, not resumes)."""
+        context = self.context
+        fetch = StorageFetch(
+            transport=context.transport,
+            retry=context.retry,
+            clock=context.clock,
+            source=source,
+            media_url=media_url,
+            label=f"transcript {transcription_id}",
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            allow_restart=True,
+            resume=False,
+            counters=TransferCounters(),
+            server_now=context.requester.server_now,
+        )
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.iter_chunks():
-            size += len(chunk)
+        async for event in fetch.events():
+            if isinstance(event, Restart):
+                chunks.clear()
+                size = 0
+                continue
+            if fetch.total is not None and fetch.total > MAX_TRANSCRIPT_BYTES:
+                raise StorageError(
+                    status=200,
+                    code=None,
+                    message=(
+                        f"the transcript is {fetch.total} bytes, more than {MAX_TRANSCRIPT_BYTES}"
+                    ),
+                    url=fetch.media_url.url,
+                )
+            size += len(event)
             if size > MAX_TRANSCRIPT_BYTES:
                 raise StorageError(
-                    status=response.status,
+                    status=200,
                     code=None,
                     message=f"the transcript is larger than {MAX_TRANSCRIPT_BYTES} bytes",
-                    url=url,
+                    url=fetch.media_url.url,
                 )
-            chunks.append(chunk)
+            chunks.append(event)
         body = b"".join(chunks)
-        if length is not None and len(body) != length:
-            raise APIConnectionError(f"the body ended at byte {len(body)} of {length}", url=url)
+        expected = fetch.expected_md5
+        if expected is not None:
+            actual = hashlib.md5(body, usedforsecurity=False).hexdigest()
+            if actual != expected:
+                raise IntegrityError(
+                    f"transcript {transcription_id}: MD5 of the received bytes is {actual}, "
+                    f"the storage ETag says {expected}"
+                )
         return body
-
-    @staticmethod
-    def _verify(transcription_id: str, body: bytes, headers: Mapping[str, str]) -> None:
-        expected = proto.expected_md5(headers.get("ETag"), headers)
-        if expected is None:
-            return
-        actual = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        if actual != expected:
-            raise IntegrityError(
-                f"transcript {transcription_id}: MD5 of the received bytes is {actual}, "
-                f"the storage ETag says {expected}"
-            )
 
     async def download(
         self,
@@ -597,6 +566,41 @@ class TranscriptionService:
             format=fmt,
             md5=sink.md5,
         )
+
+
+class _InlineBody(Exception):  # noqa: N818 - not an error: the answer itself
+    """Asked for a new storage URL, Bird answered with the transcript's text instead."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("inline transcript body")
+        self.body = body
+
+
+class _TranscriptSource:
+    """Where the fetch of a transcript gets a new URL (the API again) and explains a 404."""
+
+    def __init__(
+        self, service: TranscriptionService, transcription_id: str, fmt: TranscriptFormat
+    ) -> None:
+        self.service = service
+        self.transcription_id = transcription_id
+        self.fmt = fmt
+        self.latest: MediaURL | None = None
+
+    def is_fresh(self, media_url: MediaURL) -> bool:
+        # Used at once: an expired answer is what asks for a new one.
+        return True
+
+    async def refresh(self, stale: MediaURL) -> MediaURL:
+        logger.info("transcript %s: storage URL expired; asking again", self.transcription_id)
+        located = await self.service.locate(self.transcription_id, self.fmt)
+        if isinstance(located, bytes):
+            raise _InlineBody(located)
+        self.latest = proto.media_url_from_string(located)
+        return self.latest
+
+    async def explain_missing(self, error: BirdRecordingsError) -> BirdRecordingsError:
+        return await self.service.explain_404(self.transcription_id, error)
 
 
 def _accept_any(written: int, md5: str | None) -> None:

@@ -14,10 +14,10 @@ from bird_recordings._protocol import (
     ContentRange,
     api_error,
     decode_json,
-    expected_md5,
     is_expired_error,
     is_md5_etag,
     list_params,
+    md5_from_etag,
     parse_content_range,
     parse_s3_error,
     presigned_expiry,
@@ -557,8 +557,8 @@ _HEX = "9e107d9d372bb6826bd81d3542a419d6"
 def test_expected_md5_knows_when_the_etag_is_not_the_body_md5(
     headers: dict[str, str], md5: str | None
 ) -> None:
-    assert expected_md5(f'"{_HEX}"', headers) == md5
-    assert expected_md5('"abc-3"', headers) is None  # multipart, whatever the encryption
+    assert md5_from_etag(f'"{_HEX}"', headers) == md5
+    assert md5_from_etag('"abc-3"', headers) is None  # multipart, whatever the encryption
 
 
 @pytest.mark.parametrize(
