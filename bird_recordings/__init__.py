@@ -41,6 +41,7 @@ from ._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimiterUnavailableError,
     RecordingNotAvailableError,
     ResponseValidationError,
     ServerError,
@@ -50,6 +51,7 @@ from ._errors import (
     TranscriptionTimeoutError,
     UnprocessableEntityError,
 )
+from ._limits import LocalRateLimiter, RateLimiterProtocol
 from ._models import (
     CallRecording,
     CallRecordingPage,
@@ -104,6 +106,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
+    "LocalRateLimiter",
     "MediaChangedError",
     "MediaStream",
     "MediaURL",
@@ -114,6 +117,8 @@ __all__ = [
     "PartyNumber",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiterProtocol",
+    "RateLimiterUnavailableError",
     "Recording",
     "RecordingNotAvailableError",
     "RecordingOrigin",
