@@ -135,6 +135,7 @@ async def test_a_borrowed_client_is_not_closed(redis_server: RedisServer) -> Non
     [
         ({}, "exactly one"),
         ({"url": "redis://x", "redis": object()}, "exactly one"),
+        ({"redis": object()}, "redis.asyncio.Redis"),
         ({"url": "redis://x", "get_rate": 0}, "get_rate"),
         ({"url": "redis://x", "burst": 0}, "burst"),
         ({"url": "redis://x", "expected_processes": 0}, "expected_processes"),
