@@ -179,8 +179,12 @@ class LocalRateLimiter:
         self.get_rate = get_rate
         self.post_rate = post_rate
         self.burst = burst
-        self._monotonic: Callable[[], float] = clock.monotonic if clock else time.monotonic
-        self._sleep: Callable[[float], Awaitable[None]] = clock.sleep if clock else asyncio.sleep
+        self._monotonic: Callable[[], float] = (
+            clock.monotonic if clock is not None else time.monotonic
+        )
+        self._sleep: Callable[[float], Awaitable[None]] = (
+            clock.sleep if clock is not None else asyncio.sleep
+        )
         self._budgets: dict[str, _Budget] = {}
 
     def __repr__(self) -> str:

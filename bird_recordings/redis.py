@@ -259,8 +259,12 @@ class RedisRateLimiter:
             burst=max(1, burst // expected_processes),
             clock=clock,
         )
-        self._monotonic: Callable[[], float] = clock.monotonic if clock else time.monotonic
-        self._sleep: Callable[[float], Awaitable[None]] = clock.sleep if clock else asyncio.sleep
+        self._monotonic: Callable[[], float] = (
+            clock.monotonic if clock is not None else time.monotonic
+        )
+        self._sleep: Callable[[float], Awaitable[None]] = (
+            clock.sleep if clock is not None else asyncio.sleep
+        )
         self._shared = True
         self._next_probe = 0.0
         self._closed = False
