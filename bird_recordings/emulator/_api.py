@@ -229,7 +229,10 @@ class ApiOrigin:
         """429 with ``Retry-After`` when the workspace's bucket for this kind is empty."""
         limits = self._emu._rate_limits
         assert limits is not None
-        retry_after = limits.retry_after(request.match_info.get("ws", ""), request.method)
+        workspace = request.match_info.get("ws")
+        if workspace != self._emu.workspace_id:
+            return None  # an unknown workspace is a 404, and gets no bucket of its own
+        retry_after = limits.retry_after(workspace, request.method)
         if retry_after is None:
             return None
         response = self._error(429, "TooManyRequests", "rate limit exceeded for this workspace")

@@ -89,3 +89,18 @@ async def test_without_rate_limit_nothing_is_limited() -> None:
     async with BirdEmulator(recordings=3) as emu, aiohttp.ClientSession() as session:
         assert {s for s, _ in await _statuses(session, emu, "GET", "/recordings", 60)} == {200}
         assert emu.rate_limited_count == 0
+
+
+async def test_an_unknown_workspace_is_404_and_not_limited() -> None:
+    clock = Clock()
+    async with (
+        BirdEmulator(recordings=1, clock=clock, rate_limit=1, warm_etags=False) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        headers = {"Authorization": f"AccessKey {emu.access_key}"}
+        url = f"{emu.base_url}/workspaces/00000000-0000-4000-8000-000000000000/recordings"
+        for _ in range(3):
+            async with session.get(url, headers=headers) as resp:
+                assert resp.status == 404
+        assert emu.rate_limited_count == 0
+        assert [s for s, _ in await _statuses(session, emu, "GET", "/recordings", 2)] == [200, 429]
