@@ -32,7 +32,7 @@ TEST_DEPS = [
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with warnings as errors and branch coverage."""
-    session.install("-e", ".[cli]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis]", *TEST_DEPS)
     session.run("coverage", "erase")
     session.run(
         "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
@@ -54,14 +54,16 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the doc examples."""
-    session.install("-e", ".[cli]", "mypy>=1.13", *TEST_DEPS)
+    session.install("-e", ".[cli,redis]", "mypy>=1.13", *TEST_DEPS)
     session.run("mypy")
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
-    session.install("-e", ".[cli,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
+    session.install(
+        "-e", ".[cli,redis,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+    )
     for builder in ("html", "doctest"):
         session.run(
             "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"
@@ -71,5 +73,5 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
-    session.install("-e", ".[cli]")
+    session.install("-e", ".[cli,redis]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)

@@ -44,6 +44,7 @@ from ._errors import (
     PermissionDeniedError,
     RangeNotSatisfiableError,
     RateLimitError,
+    RateLimiterUnavailableError,
     RecordingNotAvailableError,
     ResponseValidationError,
     ServerError,
@@ -57,6 +58,7 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._hooks import Hooks, SpanHandle
+from ._limits import LocalRateLimiter, RateLimiterProtocol
 from ._models import (
     Call,
     CallRecording,
@@ -118,6 +120,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
+    "LocalRateLimiter",
     "MediaChangedError",
     "MediaStream",
     "MediaURL",
@@ -129,6 +132,8 @@ __all__ = [
     "PermissionDeniedError",
     "RangeNotSatisfiableError",
     "RateLimitError",
+    "RateLimiterProtocol",
+    "RateLimiterUnavailableError",
     "Recording",
     "RecordingNotAvailableError",
     "RecordingOrigin",
