@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typing", "tests", "docs"]
@@ -15,6 +19,34 @@ PYTHON = "3.11"
 # Every version the classifiers in pyproject.toml claim; `nox -s tests` runs them all,
 # `nox -s tests-3.12` one of them.
 TEST_PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def _select_pyenv_pythons() -> None:
+    """Let pyenv's shims answer for every test Python, from a plain shell.
+
+    pyenv's ``python3.12`` shim only runs when 3.12 is a *selected* version, so on a
+    machine whose global version is 3.11 nox would not find 3.12 or 3.13. Select the
+    newest installed patch of each (a ``PYENV_VERSION`` already set is left alone).
+    """
+    if "PYENV_VERSION" in os.environ:
+        return
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if not versions.is_dir():
+        return
+    chosen = []
+    for minor in TEST_PYTHONS:
+        patches = [
+            entry.name
+            for entry in versions.iterdir()
+            if re.fullmatch(re.escape(minor) + r"\.\d+", entry.name)
+        ]
+        if patches:
+            chosen.append(max(patches, key=lambda name: int(name.rsplit(".", 1)[1])))
+    if chosen:
+        os.environ["PYENV_VERSION"] = ":".join(chosen)
+
+
+_select_pyenv_pythons()
 TEST_DEPS = [
     "pytest>=8.3",
     "pytest-asyncio>=1.0",
