@@ -5,6 +5,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typing", "tests", "docs"]
@@ -15,6 +19,34 @@ PYTHON = "3.11"
 # Every version the classifiers in pyproject.toml claim; `nox -s tests` runs them all,
 # `nox -s tests-3.12` one of them.
 TEST_PYTHONS = ["3.11", "3.12", "3.13"]
+
+
+def _select_pyenv_pythons() -> None:
+    """Let pyenv's shims answer for every test Python, from a plain shell.
+
+    pyenv's ``python3.12`` shim only runs when 3.12 is a *selected* version, so on a
+    machine whose global version is 3.11 nox would not find 3.12 or 3.13. Select the
+    newest installed patch of each (a ``PYENV_VERSION`` already set is left alone).
+    """
+    if "PYENV_VERSION" in os.environ:
+        return
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if not versions.is_dir():
+        return
+    chosen = []
+    for minor in TEST_PYTHONS:
+        patches = [
+            entry.name
+            for entry in versions.iterdir()
+            if re.fullmatch(re.escape(minor) + r"\.\d+", entry.name)
+        ]
+        if patches:
+            chosen.append(max(patches, key=lambda name: int(name.rsplit(".", 1)[1])))
+    if chosen:
+        os.environ["PYENV_VERSION"] = ":".join(chosen)
+
+
+_select_pyenv_pythons()
 TEST_DEPS = [
     "pytest>=8.3",
     "pytest-asyncio>=1.0",
@@ -32,7 +64,7 @@ TEST_DEPS = [
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with warnings as errors and branch coverage."""
-    session.install("-e", ".[cli]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis]", *TEST_DEPS)
     session.run("coverage", "erase")
     session.run(
         "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
@@ -57,14 +89,16 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the doc examples."""
-    session.install("-e", ".[cli]", "mypy>=1.13", *TEST_DEPS)
+    session.install("-e", ".[cli,redis]", "mypy>=1.13", *TEST_DEPS)
     session.run("mypy")
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
-    session.install("-e", ".[cli,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
+    session.install(
+        "-e", ".[cli,redis,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+    )
     for builder in ("html", "doctest"):
         session.run(
             "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"
@@ -74,5 +108,5 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
-    session.install("-e", ".[cli]")
+    session.install("-e", ".[cli,redis]")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)

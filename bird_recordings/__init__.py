@@ -43,6 +43,7 @@ from ._errors import (
     PermissionDeniedError,
     RangeNotSatisfiableError,
     RateLimitError,
+    RateLimiterUnavailableError,
     RecordingNotAvailableError,
     ResponseValidationError,
     ServerError,
@@ -56,6 +57,7 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._hooks import Hooks, SpanHandle
+from ._limits import LocalRateLimiter, RateLimiterProtocol
 from ._models import (
     Call,
     CallRecording,
@@ -113,6 +115,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
+    "LocalRateLimiter",
     "MediaChangedError",
     "MediaStream",
     "MediaURL",
@@ -124,6 +127,8 @@ __all__ = [
     "PermissionDeniedError",
     "RangeNotSatisfiableError",
     "RateLimitError",
+    "RateLimiterProtocol",
+    "RateLimiterUnavailableError",
     "Recording",
     "RecordingNotAvailableError",
     "RecordingOrigin",
