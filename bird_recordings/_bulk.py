@@ -2,7 +2,7 @@
 
 A fixed pool of worker tasks pulls from the source (a list, any iterable or an
 async iterable such as a pager), so 20,000 ids never become 20,000 tasks at
-once (that alone stalls the loop for ~100 ms). The next item starts as soon as
+once (creating them all at once would stall the loop). The next item starts as soon as
 a worker frees up. Breaking out of the ``async for`` cancels the workers.
 """
 

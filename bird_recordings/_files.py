@@ -97,12 +97,12 @@ def _write_all(fd: int, chunks: list[bytes], hasher: hashlib._Hash | None) -> No
             _let_the_loop_run()
 
 
-# Hashing is the long CPU burst of a writer thread (~1.4 ms per MiB). Where the
-# event loop shares a core with it, the OS may let the thread run on for many
-# milliseconds while the loop waits. Offering the core every 2 ms of hashing
-# bounds that wait (bulk loop lag p99 ~10 -> ~4 ms on one core); with a core to
-# spare, sched_yield() returns at once. Not done for plain writes: there it
-# cost ~15 % throughput on one core and still left the lag above 5 ms.
+# Hashing is the long CPU burst of a writer thread. Where the event loop shares
+# a core with it, the OS may let the thread run on for many milliseconds while
+# the loop waits. Offering the core every 2 ms of hashing bounds that wait (the
+# loop-lag figures are in docs/performance.md); with a core to spare,
+# sched_yield() returns at once. Not done for plain writes: there it cost
+# throughput and did not bound the lag.
 YIELD_EVERY_S: Final = 0.002
 _sched_yield: Callable[[], None] | None = getattr(os, "sched_yield", None)
 _monotonic = time.monotonic

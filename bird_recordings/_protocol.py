@@ -83,7 +83,7 @@ def path_segment(value: str, name: str) -> str:
         # quote() leaves dots alone and the URL would climb a path level.
         raise InvalidArgumentError(f"{name} must not be {value!r}")
     if _PLAIN_SEGMENT.fullmatch(value):
-        return value  # a UUID needs no quoting (and quote() costs ~4 us)
+        return value  # a UUID needs no quoting
     return quote(value, safe="")
 
 
@@ -277,8 +277,8 @@ _ASCII_DIGITS: Final = re.compile(r"[0-9]{1,18}")
 def _query_value(url: str, key: str) -> str | None:
     """The first value of query parameter ``key`` (case-insensitive), percent-decoded.
 
-    A scan for one key: parsing a ~1.5 KB presigned query with ``parse_qsl``
-    costs ~70 us, and this runs once per download.
+    A scan for one key rather than parsing the whole (long) presigned query
+    with ``parse_qsl``: this runs once per download.
     """
     match = re.search(rf"[?&]{re.escape(key)}=([^&#]*)", url, re.IGNORECASE)
     return unquote(match.group(1)) if match else None

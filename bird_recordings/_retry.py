@@ -1,7 +1,9 @@
 """Retry policy: an immutable value plus pure functions, no I/O.
 
-The loops that use it live in :mod:`._transport` (API calls) and
-:mod:`._download` (media); both close the failed response before sleeping.
+The loops that use it live in :mod:`._api` (API calls, :class:`APIRequester`),
+:mod:`._fetch` (storage GETs of media and transcripts, :class:`StorageFetch`)
+and :mod:`._transcriptions` (polls); each closes the failed response before
+sleeping.
 """
 
 from __future__ import annotations

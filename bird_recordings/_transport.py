@@ -151,7 +151,7 @@ class Transport:
         self._trace_configs = list(trace_configs or ())
         self.user_agent = user_agent
         # No sock_read: it could never fire before ``total`` of the same length, and
-        # aiohttp re-arms its timer on every chunk (~10 us per API request).
+        # aiohttp re-arms its timer on every chunk.
         self.api_timeout = aiohttp.ClientTimeout(
             total=api_timeout_s, sock_connect=connect_timeout_s
         )

@@ -222,8 +222,18 @@ def test_invalid_options(kwargs: dict[str, Any], match: str) -> None:
         br.RecordingsClient(ACCESS_KEY, WORKSPACE, **kwargs)
 
 
-def test_rate_limit_none_is_allowed() -> None:
-    br.RecordingsClient(ACCESS_KEY, WORKSPACE, rate_limit=None)
+async def test_rate_limit_none_sends_without_waiting(
+    fake_clock: FakeClock, aioresponses_compat: Any
+) -> None:
+    aioresponses_compat.get(
+        recording_url(REAL_ID), payload=load("recording_real.json"), repeat=True
+    )
+    async with br.RecordingsClient(
+        ACCESS_KEY, WORKSPACE, base_url=BASE_URL, clock=fake_clock, rate_limit=None
+    ) as client:
+        for _ in range(5):
+            await client.get_recording(REAL_ID)
+    assert fake_clock.sleeps == []  # the default (50/s, burst 1) would have waited 4 times
 
 
 async def test_default_rate_limit_spaces_requests(

@@ -55,8 +55,18 @@ def test_cancellation_and_unrelated_errors_are_never_swallowed(raised: BaseExcep
 
 
 def test_no_error_no_effect() -> None:
+    done = []
     with map_errors(SIGNED):
-        pass
+        done.append("body ran")
+    assert done == ["body ran"]  # the block runs, and nothing is raised on the way out
+
+
+def test_the_value_of_the_block_is_kept() -> None:
+    def read() -> bytes:
+        with map_errors(SIGNED, "reading"):
+            return b"payload"
+
+    assert read() == b"payload"
 
 
 def test_transport_is_not_open_until_opened() -> None:
