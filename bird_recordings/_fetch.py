@@ -36,7 +36,7 @@ from ._models import MediaURL
 from ._redact import redact_url
 from ._retry import RetryPolicy, parse_retry_after
 from ._storage import Asked, StorageAction, after_break, decide_error, judge_body, request_headers
-from ._transport import StreamResponse, Transport
+from ._transport import Transport
 
 __all__ = ["RESTART", "Restart", "StorageFetch", "TransferCounters", "UrlSource"]
 
@@ -246,14 +246,15 @@ class StorageFetch:
         retries = 0
         refreshes = 0
         restarts = 0
-        fresh = False  # a URL just issued is used at least once
+        fresh = True  # the URL was just resolved (and a URL just issued is used once)
         forbidden_refreshed = False
         while True:
             if not fresh and not self.source.is_fresh(self.media_url):
                 refreshes = await self._refresh("expires before the next request", refreshes)
             fresh = False
             url = self.media_url.url
-            next_step = after_break(self.asked(), resume=self.resume)
+            asked = self.asked()
+            next_step = after_break(asked, resume=self.resume)
             if next_step is StorageAction.FAIL:
                 raise APIConnectionError(
                     f"{self.label}: the transfer broke off at byte {self.offset} and the "
@@ -265,16 +266,17 @@ class StorageFetch:
                 self.total = None
                 self.etag = self.last_modified = None
                 yield self._start_over()
+                asked = self.asked()
             if logger.isEnabledFor(logging.DEBUG):  # redaction only when it is logged
                 logger.debug("%s: GET %s from byte %d", self.label, redact_url(url), self.offset)
             try:
                 async with self.transport.stream(
-                    url, headers=request_headers(self.asked(), self.user_agent)
+                    url, headers=request_headers(asked, self.user_agent)
                 ) as response:
                     status = response.status
                     if status in (200, 206):
                         verdict = judge_body(
-                            self.asked(), status, response.headers, response.content_length
+                            asked, status, response.headers, response.content_length
                         )
                         action = verdict.action
                         if action is StorageAction.BAD_RANGE:
@@ -306,7 +308,23 @@ class StorageFetch:
                         if self.probe:
                             return
                         refreshes = 0
-                        async for chunk in self._body(response, verdict.skip):
+                        skip = verdict.skip
+                        stop = self.stop  # fixed for this answer
+                        async for chunk in response.iter_chunks(self.chunk_size):
+                            if skip:
+                                if len(chunk) <= skip:
+                                    skip -= len(chunk)
+                                    continue
+                                chunk = chunk[skip:]
+                                skip = 0
+                            if stop is not None and self.offset + len(chunk) >= stop:
+                                # The end of a range (or a storage that ignored it).
+                                chunk = chunk[: stop - self.offset]
+                                self.offset += len(chunk)
+                                if chunk:
+                                    yield chunk
+                                return
+                            self.offset += len(chunk)
                             retries = 0
                             yield chunk
                         self._check_end(url)
@@ -319,7 +337,7 @@ class StorageFetch:
                     content_range = response.headers.get("Content-Range")
                 # The failed response is closed here, before any sleep.
                 action = decide_error(
-                    self.asked(),
+                    asked,
                     status,
                     s3,
                     retry=self.retry,
@@ -371,25 +389,6 @@ class StorageFetch:
                 # Reset, early EOF, stall: resume where we are.
                 self._count("resumes")
                 retries = await self._backoff(retries, None, exc)
-
-    async def _body(self, response: StreamResponse, skip: int) -> AsyncIterator[bytes]:
-        async for chunk in response.iter_chunks(self.chunk_size):
-            if skip:
-                if len(chunk) <= skip:
-                    skip -= len(chunk)
-                    continue
-                chunk = chunk[skip:]
-                skip = 0
-            stop = self.stop
-            if stop is not None and self.offset + len(chunk) >= stop:
-                # The end of a range (or a storage that ignored it).
-                chunk = chunk[: stop - self.offset]
-                self.offset += len(chunk)
-                if chunk:
-                    yield chunk
-                return
-            self.offset += len(chunk)
-            yield chunk
 
     def _check_end(self, url: str) -> None:
         stop = self.stop

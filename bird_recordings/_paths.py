@@ -11,6 +11,7 @@ room for it under the usual 255-byte limit of a file name.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 from typing import Final
@@ -47,6 +48,11 @@ def _shown(value: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# Letters, digits, '.', '-' and '_', starting with neither a dot nor a space:
+# all safe and printable, one byte each in UTF-8.
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
 def check_file_name(name: str, *, what: str) -> str:
     """Return ``name`` if it is one safe path component, else raise :class:`UnsafePathError`.
 
@@ -57,6 +63,8 @@ def check_file_name(name: str, *, what: str) -> str:
     """
     if not isinstance(name, str) or not name or name in (".", ".."):
         raise UnsafePathError(f"{what}: {_shown(str(name))} is not a usable file name")
+    if len(name) <= MAX_NAME_BYTES and _PLAIN_NAME.fullmatch(name):
+        return name  # ids such as UUIDs: nothing below can refuse them
     for char in name:
         if char in _FORBIDDEN or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
             raise UnsafePathError(

@@ -334,6 +334,11 @@ _URL_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 _DNS_LABEL: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
+def has_url_characters_only(url: str) -> bool:
+    """True if ``url`` is made of the characters an absolute URL may contain (RFC 3986)."""
+    return _URL_CHARS.fullmatch(url) is not None
+
+
 def _check_host(host: str) -> bool:
     """True for an IP literal or a DNS name whose labels are all 1-63 plain characters."""
     if host.startswith("["):

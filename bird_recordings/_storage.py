@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
-import attrs
 from attrs import frozen
 
 from ._protocol import S3Error, is_expired_error, parse_content_range
@@ -186,66 +185,97 @@ def judge_body(
 ) -> BodyVerdict:
     """Check a 200/206 against what we have: accept it, skip into it, or start over."""
     etag = headers.get("ETag")
-    first_answer = not asked.accepted
-    now = attrs.evolve(asked, accepted=True)
-    if first_answer and status == 200 and asked.if_range and asked.is_range:
+    offset, first_byte, last_byte = asked.offset, asked.first_byte, asked.last_byte
+    if not asked.accepted and status == 200 and asked.if_range and asked.is_range:
         # If-Range did not hold: the whole (new) object, as the client asked.
-        now = attrs.evolve(now, offset=0, first_byte=0, last_byte=None)
-    if now.probe:
+        offset = first_byte = 0
+        last_byte = None
+
+    def verdict(
+        action: StorageAction,
+        *,
+        etag: str | None,
+        total: int | None,
+        last_modified: str | None,
+        skip: int = 0,
+    ) -> BodyVerdict:
+        return BodyVerdict(
+            action=action,
+            skip=skip,
+            asked=Asked(
+                offset=offset,
+                total=total,
+                etag=etag,
+                last_modified=last_modified,
+                accepted=True,
+                first_byte=first_byte,
+                last_byte=last_byte,
+                if_range=asked.if_range,
+                probe=asked.probe,
+                allow_restart=asked.allow_restart,
+            ),
+        )
+
+    if asked.probe:
         if status == 206:
             content_range = parse_content_range(headers.get("Content-Range"))
             total = content_range.total if content_range else None
         else:
             total = content_length
-        return BodyVerdict(
-            action=StorageAction.ACCEPT, asked=attrs.evolve(now, total=total, etag=etag)
+        return verdict(
+            StorageAction.ACCEPT, etag=etag, total=total, last_modified=asked.last_modified
         )
     modified = headers.get("Last-Modified")
     # The validators come from the first answer of this version (a ranged stream's
     # first answer starts past byte 0); later answers must match them.
-    resuming = not first_answer and now.offset > 0
-    if not resuming:
-        now = attrs.evolve(now, last_modified=modified)
-    changed = now.etag is not None and etag is not None and etag != now.etag
-    if resuming and now.strong_etag is not None and etag is None:
+    resuming = asked.accepted and offset > 0
+    last_modified = asked.last_modified if resuming else modified
+    known_etag = asked.etag
+    strong = asked.strong_etag
+    changed = known_etag is not None and etag is not None and etag != known_etag
+    if resuming and strong is not None and etag is None:
         changed = True  # nothing ties these bytes to the version we started with
-    elif (
-        resuming
-        and now.strong_etag is None
-        and modified is not None
-        and modified != now.last_modified
-    ):
+    elif resuming and strong is None and modified is not None and modified != last_modified:
         changed = True
-    restart = StorageAction.RESTART if now.allow_restart else StorageAction.CHANGED
+    restart = StorageAction.RESTART if asked.allow_restart else StorageAction.CHANGED
     if status == 206:
         content_range = parse_content_range(headers.get("Content-Range"))
-        if content_range is None or content_range.first != now.offset:
-            return BodyVerdict(action=StorageAction.BAD_RANGE, asked=now)
+        if content_range is None or content_range.first != offset:
+            return verdict(
+                StorageAction.BAD_RANGE,
+                etag=known_etag,
+                total=asked.total,
+                last_modified=last_modified,
+            )
         if changed or (
-            now.total is not None
+            asked.total is not None
             and content_range.total is not None
-            and content_range.total != now.total
+            and content_range.total != asked.total
         ):
-            return BodyVerdict(action=restart, asked=attrs.evolve(now, etag=etag, total=None))
-        total = content_range.total if content_range.total is not None else now.total
-        return BodyVerdict(
-            action=StorageAction.ACCEPT, asked=attrs.evolve(now, total=total, etag=now.etag or etag)
+            return verdict(restart, etag=etag, total=None, last_modified=last_modified)
+        total = content_range.total if content_range.total is not None else asked.total
+        return verdict(
+            StorageAction.ACCEPT,
+            etag=known_etag or etag,
+            total=total,
+            last_modified=last_modified,
         )
     # 200: the whole object. Continue seamlessly only if it is the same one.
-    if now.offset > 0:
+    if offset > 0:
         same = (
             not changed
-            and (etag is not None or (modified is not None and now.etag is None))
-            and (now.total is None or content_length is None or content_length == now.total)
+            and (etag is not None or (modified is not None and known_etag is None))
+            and (asked.total is None or content_length is None or content_length == asked.total)
         )
         if not same:
-            return BodyVerdict(
-                action=restart, asked=attrs.evolve(now, etag=etag, total=content_length)
-            )
-        total = content_length if content_length is not None else now.total
-        return BodyVerdict(
-            action=StorageAction.ACCEPT, asked=attrs.evolve(now, total=total), skip=now.offset
+            return verdict(restart, etag=etag, total=content_length, last_modified=last_modified)
+        return verdict(
+            StorageAction.ACCEPT,
+            etag=known_etag,
+            total=content_length if content_length is not None else asked.total,
+            last_modified=last_modified,
+            skip=offset,
         )
-    return BodyVerdict(
-        action=StorageAction.ACCEPT, asked=attrs.evolve(now, etag=etag, total=content_length)
+    return verdict(
+        StorageAction.ACCEPT, etag=etag, total=content_length, last_modified=last_modified
     )

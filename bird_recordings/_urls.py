@@ -29,6 +29,19 @@ __all__ = ["REDIRECT_STATUSES", "MediaLocator", "UrlResolver", "explain_missing_
 #: The statuses of a redirect to storage (Bird documents 307).
 REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
 _CACHE_SIZE: Final = 512
+_TRUSTED_ORIGINS: Final = 64
+
+
+def _origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, exactly as written; else ``None``."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("https", "http"):
+        return None
+    host = rest.split("/", 1)[0]
+    if not host or "?" in host or "#" in host or "@" in host or "\\" in host:
+        return None
+    return f"{scheme}://{host}"
+
 
 FetchURL = Callable[[str], Awaitable[MediaURL]]
 
@@ -129,6 +142,7 @@ class UrlResolver:
         self.safety_margin_s = safety_margin_s
         self.flights: SingleFlight[str, MediaURL] = SingleFlight()
         self._latest: OrderedDict[str, MediaURL] = OrderedDict()
+        self._trusted_origins: set[str] = set()
 
     def sharing(self, fetch: FetchURL, *, server_now: Callable[[], datetime]) -> UrlResolver:
         """A resolver with its own ``fetch`` and this one's cache and requests in flight."""
@@ -141,6 +155,7 @@ class UrlResolver:
         )
         other.flights = self.flights
         other._latest = self._latest
+        other._trusted_origins = self._trusted_origins
         return other
 
     def is_fresh(self, media_url: MediaURL) -> bool:
@@ -164,15 +179,28 @@ class UrlResolver:
         left = media_url.seconds_left(self.server_now())
         return left is not None and left <= 0
 
-    def from_metadata(self, recording: Recording) -> MediaURL | None:
-        """The recording's own ``url`` when it is acceptable and fresh, else ``None``."""
-        if not recording.url:
-            return None
+    def is_acceptable(self, url: str) -> bool:
+        """True if ``url`` passes the checks Bird's redirect gets (see ``validate_media_location``).
+
+        An origin (scheme, host, port) that passed once is remembered: another
+        URL on it only needs its characters checked.
+        """
+        origin = _origin(url)
+        if origin is not None and origin in self._trusted_origins:
+            return proto.has_url_characters_only(url)
         try:
             proto.validate_media_location(
-                recording.url, api_url=self.api_url, allow_insecure=self.allow_insecure
+                url, api_url=self.api_url, allow_insecure=self.allow_insecure
             )
         except InvalidMediaURLError:
+            return False
+        if origin is not None and len(self._trusted_origins) < _TRUSTED_ORIGINS:
+            self._trusted_origins.add(origin)
+        return True
+
+    def from_metadata(self, recording: Recording) -> MediaURL | None:
+        """The recording's own ``url`` when it is acceptable and fresh, else ``None``."""
+        if not recording.url or not self.is_acceptable(recording.url):
             return None
         media_url = proto.media_url_from_string(recording.url, recording.id)
         if media_url.expires_at is None or not self.is_fresh(media_url):

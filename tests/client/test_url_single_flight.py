@@ -196,3 +196,28 @@ async def test_single_flight_keys_are_independent() -> None:
     gates["b"].set_result(2)
     assert await asyncio.gather(*tasks) == [1, 2, 1, 2]
     assert len(flights) == 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "accepted"),
+    [
+        # An origin that passed once: the next URL on it only needs plain characters.
+        ("https://s3.test/a.mp3?X=1", "https://s3.test/b.mp3?X=2", True),
+        ("https://s3.test/a.mp3", "https://s3.test/b c.mp3", False),
+        ("https://s3.test/a.mp3", "https://s3.test/b\\.mp3", False),
+        # Another origin is checked in full.
+        ("https://s3.test/a.mp3", "http://s3.test/b.mp3", False),
+        ("https://s3.test/a.mp3", "https://s3.test:0/b.mp3", False),
+        ("https://s3.test/a.mp3", "https://bad_host-.test/b.mp3", False),
+        ("https://s3.test/a.mp3", "https://user@s3.test/b.mp3", True),
+        ("ftp://s3.test/a.mp3", "ftp://s3.test/b.mp3", False),
+    ],
+)
+def test_urls_from_metadata_get_the_redirect_checks(
+    resolver: UrlResolver, first: str, second: str, accepted: bool
+) -> None:
+    resolver.is_acceptable(first)
+    assert resolver.is_acceptable(second) is accepted
+    # The same answer as a resolver that never saw the first URL.
+    fresh = UrlResolver(ManualFetch(), server_now=ServerTime(), api_url="https://api.bird.test")
+    assert fresh.is_acceptable(second) is accepted
