@@ -581,6 +581,8 @@ class MediaDownloader:
             )
             overall = _overall or _Overall(recordings_total=1)
             report = overall.reporter(recording_id, transfer, progress)
+            # Nobody reads the running totals without a callback: report at the end only.
+            report_chunks = progress is not None
             hash_decided = False
             async for event in transfer.events():
                 if isinstance(event, Restart):
@@ -593,7 +595,8 @@ class MediaDownloader:
                     hash_decided = True
                     sink.set_hashing(verify_md5 and transfer.expected_md5 is not None)
                 await sink.write(event)
-                report(False)
+                if report_chunks:
+                    report(False)
             # Written, hashed, checked and renamed in the writer thread. If we are
             # cancelled meanwhile, discard() below waits for that job, so the
             # target ends up complete or untouched and no temp file remains.

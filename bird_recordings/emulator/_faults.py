@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar, Unpack
 
 import attrs
 
@@ -23,9 +23,11 @@ __all__ = [
     "IgnoreRangeFault",
     "LatencyFault",
     "MalformedJSONFault",
+    "Match",
     "OriginName",
     "ReplaceMediaFault",
     "ResetFault",
+    "Scope",
     "StallFault",
     "StatusFault",
     "ThrottleFault",
@@ -48,22 +50,62 @@ class RequestContext:
     body_bytes: int | None = None
 
 
+class Scope(TypedDict, total=False):
+    """The keywords of :class:`Match`, accepted by every :class:`Faults` builder."""
+
+    origin: OriginName
+    method: str | None
+    path_contains: str | None
+    recording_id: str | None
+
+
+@attrs.frozen(kw_only=True)
+class Match:
+    """Which requests a fault applies to: every field that is set must hold.
+
+    ``origin`` is ``"api"``, ``"storage"`` or ``"any"``; ``method`` an HTTP
+    method; ``path_contains`` a substring of the path; ``recording_id`` the
+    recording the request is about (media, metadata, transcriptions).
+    """
+
+    origin: OriginName = "any"
+    method: str | None = None
+    path_contains: str | None = None
+    recording_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.origin not in ("api", "storage", "any"):
+            raise ValueError("origin must be 'api', 'storage' or 'any'")
+
+    def __call__(self, ctx: RequestContext) -> bool:
+        """True when ``ctx`` is in scope."""
+        if self.origin != "any" and self.origin != ctx.origin:
+            return False
+        if self.method is not None and self.method.upper() != ctx.method:
+            return False
+        if self.path_contains is not None and self.path_contains not in ctx.path:
+            return False
+        return self.recording_id is None or self.recording_id == ctx.recording_id
+
+
 @attrs.define(eq=False, kw_only=True)
 class Fault:
     """Base of every fault: matching, counting and cancelling.
 
-    ``count`` is how many more times it may fire (``None``: unlimited),
-    ``triggered`` how many times it has fired.
+    ``match`` says which requests it applies to, ``count`` how many more times
+    it may fire (``None``: unlimited), ``triggered`` how many times it has fired.
     """
 
-    origin: OriginName = "any"
+    match: Match = Match()
     count: int | None = 1
-    path_contains: str | None = None
-    method: str | None = None
-    recording_id: str | None = None
     probability: float | None = None
     triggered: int = 0
     _faults: Faults | None = attrs.field(default=None, repr=False, alias="_faults")
+
+    @property
+    def origin(self) -> OriginName:
+        """The origin it applies to (``match.origin``)."""
+        return self.match.origin
 
     @property
     def remaining(self) -> int | None:
@@ -82,13 +124,7 @@ class Fault:
 
     def matches(self, ctx: RequestContext) -> bool:
         """True when ``ctx`` is in this fault's scope (ignoring count and probability)."""
-        if self.origin != "any" and self.origin != ctx.origin:
-            return False
-        if self.method is not None and self.method.upper() != ctx.method:
-            return False
-        if self.path_contains is not None and self.path_contains not in ctx.path:
-            return False
-        return self.recording_id is None or self.recording_id == ctx.recording_id
+        return self.match(ctx)
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -222,8 +258,6 @@ class Faults:
             raise ValueError("count must be >= 0 or None")
         if fault.probability is not None and not 0.0 <= fault.probability <= 1.0:
             raise ValueError("probability must be between 0 and 1")
-        if fault.origin not in ("api", "storage", "any"):
-            raise ValueError("origin must be 'api', 'storage' or 'any'")
         fault._faults = self
         self._faults.append(fault)
         return fault
@@ -244,21 +278,42 @@ class Faults:
         return any(isinstance(f, kind) and not f.is_exhausted for f in self._faults)
 
     # Arming -------------------------------------------------------------------------
+    #
+    # Every builder takes the fault's own settings, ``count`` and ``probability``,
+    # and its scope: ``match=Match(...)``, or the same fields as keywords
+    # (``origin=``, ``method=``, ``path_contains=``, ``recording_id=``).
+
+    @staticmethod
+    def _scope(
+        match: Match | None, scope: Scope, *, origin: OriginName, fixed: bool = False
+    ) -> Match:
+        if match is not None:
+            if scope:
+                raise ValueError("pass match=Match(...) or its fields as keywords, not both")
+            chosen = match
+        else:
+            chosen = Match(
+                origin=scope.get("origin", origin),
+                method=scope.get("method"),
+                path_contains=scope.get("path_contains"),
+                recording_id=scope.get("recording_id"),
+            )
+        if fixed and chosen.origin != origin:
+            raise ValueError(f"this fault applies to the {origin} origin only")
+        return chosen
 
     def status(
         self,
         status: int,
         *,
-        origin: OriginName = "api",
         count: int | None = 1,
+        probability: float | None = None,
         retry_after: float | str | None = None,
         retry_after_format: Literal["seconds", "http-date"] = "seconds",
         body: str | bytes | None = None,
         content_type: str | None = None,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
-        probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> StatusFault:
         """Answer ``status`` (429, 500, 502, 503…) instead of handling matching requests.
 
@@ -266,21 +321,19 @@ class Faults:
         as an integer, or as an HTTP date that far past the emulator's clock
         with ``retry_after_format="http-date"``; ``retry_after="http-date"`` is
         short for an HTTP date one second ahead; any other string is sent verbatim.
+        The scope defaults to the API origin.
         """
         if not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         return self._arm(
             StatusFault(
                 status=status,
-                origin=origin,
-                count=count,
                 retry_after=retry_after,
                 retry_after_format=retry_after_format,
                 body=body,
                 content_type=content_type,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
+                match=self._scope(match, scope, origin="api"),
+                count=count,
                 probability=probability,
             )
         )
@@ -289,22 +342,17 @@ class Faults:
         self,
         seconds: float,
         *,
-        origin: OriginName = "api",
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> LatencyFault:
-        """Delay matching requests by ``seconds`` before they are handled."""
+        """Delay matching requests by ``seconds`` before they are handled (API by default)."""
         return self._arm(
             LatencyFault(
                 seconds=seconds,
-                origin=origin,
+                match=self._scope(match, scope, origin="api"),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -313,22 +361,17 @@ class Faults:
         self,
         *,
         after_bytes: int,
-        origin: OriginName = "storage",
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> ResetFault:
         """Abort the connection with a TCP reset after ``after_bytes`` body bytes."""
         return self._arm(
             ResetFault(
                 after_bytes=after_bytes,
-                origin=origin,
+                match=self._scope(match, scope, origin="storage"),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -337,22 +380,17 @@ class Faults:
         self,
         *,
         after_bytes: int,
-        origin: OriginName = "storage",
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> TruncateFault:
         """End the body after ``after_bytes`` bytes and close: shorter than ``Content-Length``."""
         return self._arm(
             TruncateFault(
                 after_bytes=after_bytes,
-                origin=origin,
+                match=self._scope(match, scope, origin="storage"),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -362,23 +400,18 @@ class Faults:
         *,
         after_bytes: int,
         seconds: float,
-        origin: OriginName = "storage",
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> StallFault:
         """Send no bytes for ``seconds`` after ``after_bytes`` body bytes, then continue."""
         return self._arm(
             StallFault(
                 after_bytes=after_bytes,
                 seconds=seconds,
-                origin=origin,
+                match=self._scope(match, scope, origin="storage"),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -388,12 +421,10 @@ class Faults:
         bytes_per_s: float,
         *,
         after_bytes: int = 0,
-        origin: OriginName = "storage",
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> ThrottleFault:
         """Pace the body at ``bytes_per_s`` from byte ``after_bytes`` on, as a slow link would."""
         if not bytes_per_s > 0:
@@ -402,11 +433,8 @@ class Faults:
             ThrottleFault(
                 bytes_per_s=bytes_per_s,
                 after_bytes=after_bytes,
-                origin=origin,
+                match=self._scope(match, scope, origin="storage"),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -429,9 +457,8 @@ class Faults:
             ReplaceMediaFault(
                 after_bytes=after_bytes,
                 size_bytes=size_bytes,
-                origin="storage",
+                match=Match(origin="storage", recording_id=recording_id),
                 count=count,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -440,19 +467,15 @@ class Faults:
         self,
         *,
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> MalformedJSONFault:
         """Answer matching successful API calls with a cut-off, invalid JSON body."""
         return self._arm(
             MalformedJSONFault(
-                origin="api",
+                match=self._scope(match, scope, origin="api", fixed=True),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -461,19 +484,15 @@ class Faults:
         self,
         *,
         count: int | None = 1,
-        path_contains: str | None = None,
-        method: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> UnknownFieldsFault:
         """Add unknown keys and unknown enum values to matching successful API payloads."""
         return self._arm(
             UnknownFieldsFault(
-                origin="api",
+                match=self._scope(match, scope, origin="api", fixed=True),
                 count=count,
-                path_contains=path_contains,
-                method=method,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -482,10 +501,10 @@ class Faults:
         self,
         *,
         count: int | None = None,
-        kind: Literal["expired", "token"] = "expired",
-        path_contains: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        kind: Literal["expired", "token"] = "expired",
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> ExpireEarlyFault:
         """Refuse valid presigned URLs as expired before ``X-Amz-Expires`` says.
 
@@ -495,10 +514,8 @@ class Faults:
         return self._arm(
             ExpireEarlyFault(
                 kind=kind,
-                origin="storage",
+                match=self._scope(match, scope, origin="storage", fixed=True),
                 count=count,
-                path_contains=path_contains,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
@@ -507,17 +524,15 @@ class Faults:
         self,
         *,
         count: int | None = 1,
-        path_contains: str | None = None,
-        recording_id: str | None = None,
         probability: float | None = None,
+        match: Match | None = None,
+        **scope: Unpack[Scope],
     ) -> IgnoreRangeFault:
         """Answer matching ``Range`` requests with ``200`` and the whole object."""
         return self._arm(
             IgnoreRangeFault(
-                origin="storage",
+                match=self._scope(match, scope, origin="storage", fixed=True),
                 count=count,
-                path_contains=path_contains,
-                recording_id=recording_id,
                 probability=probability,
             )
         )
