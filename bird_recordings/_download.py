@@ -485,6 +485,16 @@ class MediaStream:
         """Bytes handed out so far."""
         return self._transfer.offset if self._transfer else 0
 
+    @property
+    def expected_md5(self) -> str | None:
+        """The hex MD5 the storage vouches for (its ETag), or ``None``.
+
+        ``None`` when the ETag is not the MD5 of the bytes: multipart uploads,
+        SSE-KMS or SSE-C objects, weak ETags. Known once the ``async with``
+        block is entered; a caller that hashes what it receives compares with it.
+        """
+        return self._transfer.expected_md5 if self._transfer else None
+
     async def __aenter__(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
         self._transfer = _Transfer(
