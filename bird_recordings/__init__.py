@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._blocking import BlockingMediaStream, BlockingRecordingsClient
 from ._bulk import RecordingOutcome
 from ._client import RecordingsClient
 from ._clock import Clock, SystemClock
@@ -88,6 +89,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BirdRecordingsError",
+    "BlockingMediaStream",
+    "BlockingRecordingsClient",
     "CallRecording",
     "CallRecordingPage",
     "ClientClosedError",
