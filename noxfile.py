@@ -22,13 +22,15 @@ TEST_DEPS = [
     "fastapi>=0.115",
     "uvicorn>=0.30",
     "httpx>=0.27",
+    "moto[server]>=5",
+    "boto3",
 ]
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite with warnings as errors and branch coverage."""
-    session.install("-e", ".[cli]", *TEST_DEPS)
+    session.install("-e", ".[cli,s3,celery]", *TEST_DEPS)
     session.run("coverage", "erase")
     session.run(
         "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
@@ -48,7 +50,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the doc examples."""
-    session.install("-e", ".[cli]", "mypy>=1.13", *TEST_DEPS)
+    session.install("-e", ".[cli,s3,celery]", "mypy>=1.13", *TEST_DEPS)
     session.run("mypy")
 
 

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,86 @@ class RedisServer:
 def redis_server(directory: Path) -> Iterator[RedisServer]:
     """A started :class:`RedisServer`, stopped on exit."""
     server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class MotoServer:
+    """moto's S3-compatible server (``moto_server``, from ``moto[server]``) on loopback.
+
+    Every start is an empty, in-memory S3; ``client()`` returns a boto3 client
+    for it (tests inspect buckets with it).
+    """
+
+    region = "us-east-1"
+    access_key = "testing-moto-key"
+    secret_key = "testing-moto-secret"
+
+    def __init__(self) -> None:
+        self.executable = require_executable(
+            "moto_server", "pip install 'moto[server]' (the noxfile installs it)"
+        )
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``create_client("s3", ...)`` / ``S3Sink(**...)``."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+        }
+
+    def env(self) -> dict[str, str]:
+        """AWS_* variables that point a subprocess's default chain at this server."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def client(self) -> object:
+        """A boto3 S3 client for assertions."""
+        import boto3
+
+        return boto3.client("s3", **self.client_kwargs())
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.process = subprocess.Popen(
+            [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.process, "moto_server")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[MotoServer]:
+    """A started :class:`MotoServer`, stopped on exit."""
+    server = MotoServer()
     server.start()
     try:
         yield server
