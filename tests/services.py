@@ -196,3 +196,77 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+def require_module(name: str, how_to_install: str) -> None:
+    """Import ``name`` or fail (under CI) / skip (locally) with how to install it."""
+    import importlib.util
+
+    if importlib.util.find_spec(name) is not None:
+        return
+    message = f"python package {name} not found: {how_to_install}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class CeleryWorkers:
+    """``celery -A <app> worker --pool prefork -c 1`` processes on a Redis broker.
+
+    The app module reads its broker from ``BIRD_TEST_BROKER``; each worker
+    gets ``env`` on top of this process's environment and ``PYTHONPATH`` set
+    to this source tree, so it imports the code under test.
+    """
+
+    def __init__(self, app: str, broker: str, env: dict[str, str], count: int = 2) -> None:
+        require_module("celery", "pip install 'bird-recordings[celery]'")
+        self.app = app
+        self.broker = broker
+        self.count = count
+        root = str(Path(__file__).resolve().parent.parent)
+        self.env = {
+            **os.environ,
+            **env,
+            "BIRD_TEST_BROKER": broker,
+            "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, control: object) -> None:
+        """Start the workers; return when every one answers a ping (``control`` = app.control)."""
+        import sys
+
+        for index in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable, "-m", "celery", "-A", self.app, "worker",
+                        "--pool", "prefork", "-c", "1", "-n", f"archive{index}@%h",
+                        "--without-gossip", "--without-mingle", "-l", "warning",
+                    ],
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a celery worker exited with {process.returncode}")
+            replies = control.ping(timeout=0.5)  # type: ignore[attr-defined]
+            if len(replies) >= self.count:
+                return
+        raise RuntimeError(f"celery workers did not answer within {START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL after 20 s."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()

@@ -23,6 +23,7 @@ from ._sinks import (
     StoredMedia,
     dated_prefix,
     metadata_document,
+    open_sink,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ __all__ = [
     "archive_shard",
     "dated_prefix",
     "metadata_document",
+    "open_sink",
     "plan_archive",
 ]
 

@@ -28,6 +28,7 @@ __all__ = [
     "StoredMedia",
     "dated_prefix",
     "metadata_document",
+    "open_sink",
     "safe_recording_id",
 ]
 
@@ -115,6 +116,10 @@ class ArchiveSink(Protocol):
     replaces whatever a crash left behind.
     """
 
+    async def check(self) -> None:
+        """Fail early (:class:`SinkError`) if the sink cannot be written."""
+        ...
+
     async def holds(self, recording: Recording) -> StoredMedia | None:
         """The stored media if the sink holds this recording complete and verified."""
         ...
@@ -172,6 +177,26 @@ class DirectorySink:
 
     def __str__(self) -> str:
         return str(self.path)
+
+    async def check(self) -> None:
+        """Create the folder if needed and make sure it is writable.
+
+        Raises:
+            SinkError: it cannot be created or written (``permanent``).
+        """
+
+        def prepare() -> None:
+            (self.path / STATUS_FOLDER).mkdir(parents=True, exist_ok=True)
+            probe = self.path / STATUS_FOLDER / ".probe"
+            _write_atomically(probe, b"")
+            probe.unlink()
+
+        try:
+            await asyncio.to_thread(prepare)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write to {self.path}: {exc.strerror or exc}", permanent=True
+            ) from exc
 
     def _paths(self, recording: Recording) -> tuple[Path, Path]:
         rid = safe_recording_id(recording)
@@ -251,3 +276,23 @@ class DirectorySink:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def open_sink(target: str | os.PathLike[str], **s3_client_kwargs: Any) -> ArchiveSink:
+    """The sink a target names: ``s3://bucket/prefix`` is an ``S3Sink``, anything else a folder.
+
+    ``s3_client_kwargs`` go to :class:`S3Sink` (ignored for a folder).
+
+    Raises:
+        InvalidArgumentError: another URL scheme, or an invalid bucket name.
+        ImportError: ``s3://`` without the ``s3`` extra installed.
+    """
+    text = os.fspath(target)
+    if text.startswith("s3://"):
+        from bird_recordings.archive._s3 import S3Sink
+
+        bucket, _, prefix = text[len("s3://") :].partition("/")
+        return S3Sink(bucket, prefix, **s3_client_kwargs)
+    if "://" in text:
+        raise InvalidArgumentError(f"{text!r}: a folder or s3://bucket/prefix, nothing else")
+    return DirectorySink(text)
