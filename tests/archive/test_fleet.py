@@ -198,3 +198,30 @@ def test_a_worker_killed_mid_shard_is_redelivered_and_leaves_no_debris(fleet: Fl
     final = json.loads(s3.get_object(Bucket=bucket, Key=status_key)["Body"].read())
     assert final["state"] == "done"
     assert final["worker"] != status["worker"]
+
+
+def test_archive_run_without_a_broker_gives_the_same_sink_as_the_fleet(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    running = fleet.running
+    plan = _plan()
+    by_fleet, by_run = tmp_path / "fleet", tmp_path / "run"
+    _submit(fleet, plan, str(by_fleet))
+    since, until = plan[0].start.isoformat(), plan[-1].end.isoformat()
+    env = {**os.environ, **running.env(), "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "bird_recordings", "archive", "run", "--quiet",
+            "--since", since, "--until", until, "--shard", "1d", "--to", str(by_run),
+        ],
+        env=env,
+        capture_output=True,
+        timeout=RESULT_TIMEOUT_S,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _tree(by_run) == _tree(by_fleet)
+    assert len(_tree(by_run)) == 2 * len(_available(running))
