@@ -234,7 +234,7 @@ class S3Sink:
         Raises:
             SinkError: S3 refused or failed (after botocore's retries).
             IntegrityError: the bytes are not the size or MD5 the storage promised.
-            and the download errors of :meth:`RecordingsClient.stream_recording`.
+            StorageError: and the other download errors of ``stream_recording``.
         """
         media_key, meta_key = self._keys(recording)
         s3 = await self._s3()
