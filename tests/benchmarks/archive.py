@@ -1,5 +1,10 @@
 """Archive benchmarks: ``python -m tests.benchmarks.archive [--size-mib N] [--pairs N]``.
 
+``--fleet N``: two Celery prefork workers (redis-server broker) archive a
+30-day plan of N recordings from the emulator into a folder, within a fleet-wide
+``--rate-limit`` of GET/s (half per worker process); reports archived files/s,
+API GETs/s and the 429s the emulator answered.
+
 ``sinks``: one large recording (1 GiB by default) archived by ``DirectorySink``
 and by ``S3Sink`` (into a moto server), interleaved A B A B. Each run is a
 fresh client process, so its peak RSS (``VmHWM``) is its own: the figure that
@@ -16,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -84,9 +90,11 @@ async def _client(kind: str, recording_id: str, target: str, endpoint: str) -> N
         rec = await client.get_recording(recording_id)
         await sink.check()
         before = rss_mib()
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         stored = await sink.store(client, rec)
         elapsed = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     await sink.aclose()
     print(
         json.dumps(
@@ -95,6 +103,14 @@ async def _client(kind: str, recording_id: str, target: str, endpoint: str) -> N
                 "seconds": elapsed,
                 "bytes": stored.size_bytes,
                 "mib_per_s": stored.size_bytes / MIB / elapsed,
+                # CPU of this client: low against a long wall time means the server is the limit.
+                "client_cpu_s": round(
+                    cpu_after.ru_utime
+                    - cpu_before.ru_utime
+                    + cpu_after.ru_stime
+                    - cpu_before.ru_stime,
+                    2,
+                ),
                 "rss_before_mib": round(before, 1),
                 "peak_rss_mib": round(_hwm_mib(), 1),
                 "growth_mib": round(_hwm_mib() - before, 1),
@@ -201,10 +217,75 @@ def _sinks(size_mib: int, pairs: int) -> dict[str, Any]:
     }
 
 
+def _fleet(recordings: int, rate_limit: float) -> dict[str, Any]:
+    """Two prefork workers archive a 30-day plan into a folder; files/s against the GET limit."""
+    from datetime import UTC, datetime, timedelta
+
+    from celery import group
+
+    from bird_recordings.archive import plan_archive
+    from tests.archive.celery_app import app
+    from tests.emulator_thread import emulator_thread
+    from tests.services import CeleryWorkers, RedisServer
+
+    per_worker = rate_limit / 2
+    with tempfile.TemporaryDirectory(prefix="bird-fleet-bench-") as work:
+        redis = RedisServer(Path(work) / "redis")
+        redis.start()
+        try:
+            with emulator_thread(
+                recordings=recordings, seed=8, media_size_bytes=(8_000, 32_000)
+            ) as running:
+                app.conf.update(broker_url=redis.url, result_backend=redis.url)
+                workers = CeleryWorkers(
+                    "tests.archive.celery_app",
+                    redis.url,
+                    env={**running.env(), "BIRD_ARCHIVE_RATE_LIMIT": str(per_worker)},
+                )
+                try:
+                    workers.start(app.control)
+                    now = datetime.now(UTC)
+                    plan = plan_archive(now - timedelta(days=31), now + timedelta(minutes=5))
+                    running.call(running.emu.requests.clear)
+                    started = time.perf_counter()
+                    job = group(
+                        app.signature(
+                            "bird_recordings.archive_shard",
+                            args=(s.to_dict(), str(Path(work) / "archive")),
+                        )
+                        for s in plan
+                    )
+                    reports = job.apply_async().get(timeout=3600)
+                    elapsed = time.perf_counter() - started
+                    requests = running.call(lambda: list(running.emu.requests))
+                finally:
+                    workers.stop()
+                    app.close()
+        finally:
+            redis.stop()
+    archived = sum(r["archived"] for r in reports)
+    api = [r for r in requests if r.origin == "api"]
+    return {
+        "recordings_archived": archived,
+        "shards": len(plan),
+        "seconds": round(elapsed, 2),
+        "files_per_s": round(archived / elapsed, 1),
+        "rate_limit_get_per_s": rate_limit,
+        "api_requests": len(api),
+        "api_get_per_s": round(len(api) / elapsed, 1),
+        "storage_gets": sum(1 for r in requests if r.origin == "storage"),
+        "responses_429": sum(1 for r in requests if r.status == 429),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.archive")
     parser.add_argument("--size-mib", type=int, default=1024, help="recording size (1024)")
     parser.add_argument("--pairs", type=int, default=3, help="A/B pairs (3)")
+    parser.add_argument(
+        "--fleet", type=int, metavar="RECORDINGS", help="run the fleet benchmark instead"
+    )
+    parser.add_argument("--rate-limit", type=float, default=50.0, help="GET/s of the fleet (50)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -213,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.client:
         asyncio.run(_client(*args.client))
+        return 0
+    if args.fleet:
+        print(json.dumps({"fleet": _fleet(args.fleet, args.rate_limit)}, indent=2))
         return 0
     summary = _sinks(args.size_mib, args.pairs)
     print(json.dumps({"summary": summary}, indent=2))
