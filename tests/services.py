@@ -129,11 +129,12 @@ class MotoServer:
     access_key = "testing-moto-key"
     secret_key = "testing-moto-secret"
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.executable = require_executable(
             "moto_server", "pip install 'moto[server]' (the noxfile installs it)"
         )
         self.port = free_port()
+        self.server_env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -171,6 +172,7 @@ class MotoServer:
             [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, **(self.server_env or {})},
         )
         wait_for_port(self.port, self.process, "moto_server")
 
@@ -188,9 +190,9 @@ class MotoServer:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[MotoServer]:
-    """A started :class:`MotoServer`, stopped on exit."""
-    server = MotoServer()
+def moto_server(env: dict[str, str] | None = None) -> Iterator[MotoServer]:
+    """A started :class:`MotoServer` (``env`` for the server process), stopped on exit."""
+    server = MotoServer(env)
     server.start()
     try:
         yield server

@@ -59,7 +59,7 @@ _PERMANENT_CODES: Final = frozenset(
         "404",
     }
 )
-_NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound"})
+_NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 
 
 def _b64(digest: bytes) -> str:
@@ -191,15 +191,22 @@ class S3Sink:
     # -- the sink ------------------------------------------------------------------------
 
     async def check(self) -> None:
-        """Fail early if the bucket is unreachable or not ours (``HeadBucket``).
+        """Fail early if the bucket is unreachable, missing, or not writable by us.
+
+        Writes an empty ``<prefix>/.archive-status/.check`` object (nothing is
+        deleted: an archive role may lack ``DeleteObject``, and object-lock
+        buckets forbid it).
 
         Raises:
             SinkError: unreachable endpoint, no such bucket, access denied.
         """
         s3 = await self._s3()
+        key = self._status_key(".check")
         try:
-            with self._errors("reach the bucket", missing=True):
-                await s3.head_bucket(Bucket=self.bucket)
+            with self._errors("write to the bucket", missing=True):
+                await s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=b"", ContentMD5=_b64(_md5_digest(b""))
+                )
         except _NotFoundError:
             raise SinkError(f"{self}: no such bucket", permanent=True) from None
 

@@ -176,7 +176,7 @@ async def test_a_missing_or_unreachable_bucket_is_one_clear_error(
         "config": AioConfig(retries={"max_attempts": 1}),
     }
     async with S3Sink("some-bucket", **closed) as unreachable:
-        with pytest.raises(SinkError, match="could not reach the bucket") as caught:
+        with pytest.raises(SinkError, match="could not write to the bucket") as caught:
             await unreachable.check()
         assert moto_server.secret_key not in str(caught.value)
 

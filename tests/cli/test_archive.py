@@ -82,7 +82,7 @@ async def test_a_missing_or_unreachable_bucket_is_exit_3(
     }
     unreachable = await run("archive", "run", "--since", "2d", "--to", "s3://bucket-y", env=closed)
     assert unreachable.returncode == 3
-    assert "could not reach the bucket" in unreachable.stderr
+    assert "could not write to the bucket" in unreachable.stderr
     assert moto_server.secret_key not in unreachable.stderr
 
 
@@ -90,3 +90,47 @@ async def test_status_of_a_sink_without_an_archive(run: Runner, tmp_path: Path) 
     result = await run("archive", "status", "--to", str(tmp_path), "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["shards"] == 0
+
+
+async def test_a_bucket_we_may_not_write_is_exit_3_and_holds_nothing(run: Runner) -> None:
+    import boto3
+
+    from tests.services import moto_server
+
+    # moto enforces IAM after the first four requests: a bucket, and a user who may only read.
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "4"}) as moto:
+        root = moto.client_kwargs()
+        boto3.client("s3", **root).create_bucket(Bucket="locked")
+        iam = boto3.client("iam", **root)
+        iam.create_user(UserName="reader")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": "*"}
+            ],
+        }
+        iam.put_user_policy(
+            UserName="reader", PolicyName="read-only", PolicyDocument=json.dumps(policy)
+        )
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        env = (
+            run.env()
+            | moto.env()
+            | {
+                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            }
+        )
+        result = await run("archive", "run", "--since", "2d", "--to", "s3://locked/calls", env=env)
+        assert result.returncode == 3
+        (line,) = result.stderr.strip().splitlines()
+        assert "AccessDenied" in line
+        assert key["SecretAccessKey"] not in result.stderr
+        reader = boto3.client(
+            "s3",
+            endpoint_url=moto.endpoint_url,
+            region_name=moto.region,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        assert reader.list_objects_v2(Bucket="locked").get("KeyCount") == 0
