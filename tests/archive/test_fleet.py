@@ -105,6 +105,7 @@ def test_every_recording_once_then_nothing_then_the_late_one(fleet: Fleet, tmp_p
     reports = _submit(fleet, plan, str(tmp_path))
 
     assert sum(r["archived"] for r in reports) == len(available)  # once each, none twice
+    assert not running.call(lambda: [r for r in running.emu.requests if r.status == 429])
     assert sum(r["failed"] for r in reports) == 0
     gets = _storage_gets(running)
     assert sorted(gets) == sorted(available)  # one GET per recording, no retries
