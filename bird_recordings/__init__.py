@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import get_type_hints as _get_type_hints
 
 from ._blocking import BlockingMediaStream, BlockingRecordingsClient
 from ._bulk import RecordingOutcome
@@ -142,3 +143,19 @@ __all__ = [
     "__version__",
     "redact_url",
 ]
+
+# Public names report the package as their module, as httpx's do: a traceback
+# reads ``bird_recordings.NotFoundError``, not ``bird_recordings._errors.NotFoundError``,
+# and pickles name the import path that stays stable (the private modules may move).
+# typing.get_type_hints (which attrs, cattrs and users call) evaluates a class's string
+# annotations in the namespace ``__module__`` names, so they are resolved first, while
+# it is still the module that defines them.
+for _name in __all__:
+    _public = globals()[_name]
+    if getattr(_public, "__module__", "").startswith(f"{__name__}._"):
+        _own = vars(_public).get("__annotations__") if isinstance(_public, type) else None
+        if _own:
+            _hints = _get_type_hints(_public, include_extras=True)
+            _public.__annotations__ = {key: _hints[key] for key in _own}
+        _public.__module__ = __name__
+del _name, _public, _own, _get_type_hints

@@ -123,6 +123,9 @@ class RecordingsClient:
         timeout_s: total timeout of one API request.
         stall_timeout_s: a media transfer fails over when no byte arrives for this long.
         chunk_size: bytes per media chunk.
+        pool_size: connections in an owned session's pool, API and storage
+            together (default 100, no per-host limit); a request waits for a
+            free one when all are in use. Ignored with a borrowed ``session``.
         trace_configs: ``aiohttp.TraceConfig`` objects for an owned session.
         clock: a :class:`Clock` (tests inject a fake one).
 

@@ -85,6 +85,14 @@ class DownloadProgress:
     and ``recordings_`` fields cover the whole :meth:`download_recordings` call
     (for a single download they equal the per-recording figures).
     ``bytes_total`` is ``None`` until the storage announced a size.
+
+    Bird's listing carries no sizes, so a batch's byte total is learned as it
+    goes: ``overall_bytes_known`` sums the sizes announced so far (downloads
+    started, files skipped) over ``recordings_sized`` recordings, and
+    ``overall_bytes_total`` is that sum once every recording of the batch has a
+    known size or has failed without one (``None`` before, and always ``None``
+    when ``recordings_total`` is). A recording that fails keeps its share of the
+    bytes done and known. :attr:`overall_bytes_estimate` extrapolates early.
     """
 
     recording_id: str
@@ -94,6 +102,20 @@ class DownloadProgress:
     recordings_done: int
     recordings_total: int | None
     finished: bool = False
+    overall_bytes_total: int | None = None
+    overall_bytes_known: int = 0
+    recordings_sized: int = 0
+
+    @property
+    def overall_bytes_estimate(self) -> int | None:
+        """The batch's byte total: exact once known, else the mean size so far ×
+        ``recordings_total``; ``None`` while no size or no batch length is known.
+        """
+        if self.overall_bytes_total is not None:
+            return self.overall_bytes_total
+        if self.recordings_total is None or self.recordings_sized == 0:
+            return None
+        return round(self.overall_bytes_known * self.recordings_total / self.recordings_sized)
 
 
 ProgressCallback = Callable[[DownloadProgress], object]
@@ -931,67 +953,80 @@ class MediaEngine:
 
 
 class _Overall:
-    """Aggregates progress across a bulk download."""
+    """Aggregates progress across a bulk download, byte totals included."""
 
     def __init__(self, recordings_total: int | None) -> None:
         self.recordings_total = recordings_total
         self.recordings_done = 0
         self.bytes_done = 0
+        self.bytes_known = 0
+        self.recordings_sized = 0
+        # Sized, or failed before a size was known: the batch total is exact when all are.
+        self.recordings_settled = 0
+        self.sized_in_flight: set[str] = set()
+
+    def _sized(self, recording_id: str, size: int) -> None:
+        self.bytes_known += size
+        self.recordings_sized += 1
+        self.recordings_settled += 1
+        self.sized_in_flight.add(recording_id)
+
+    def _progress(
+        self, recording_id: str, bytes_done: int, bytes_total: int | None, finished: bool
+    ) -> DownloadProgress:
+        total = self.recordings_total
+        complete = total is not None and self.recordings_settled >= total
+        return DownloadProgress(
+            recording_id=recording_id,
+            bytes_done=bytes_done,
+            bytes_total=bytes_total,
+            overall_bytes_done=self.bytes_done,
+            recordings_done=self.recordings_done,
+            recordings_total=total,
+            finished=finished,
+            overall_bytes_total=self.bytes_known if complete else None,
+            overall_bytes_known=self.bytes_known,
+            recordings_sized=self.recordings_sized,
+        )
 
     def reporter(
         self, recording_id: str, transfer: _Transfer, progress: ProgressCallback | None
     ) -> Callable[[bool], None]:
         reported = 0
+        sized: int | None = None
 
         def report(finished: bool) -> None:
-            nonlocal reported
+            nonlocal reported, sized
             delta = transfer.offset - reported
             reported = transfer.offset
             self.bytes_done += delta
+            if transfer.total is not None and transfer.total != sized:
+                if sized is None:
+                    self._sized(recording_id, transfer.total)
+                else:  # the object was replaced mid-transfer: its new size counts
+                    self.bytes_known += transfer.total - sized
+                sized = transfer.total
             if finished:
                 self.recordings_done += 1
+                self.sized_in_flight.discard(recording_id)
             if progress is not None:
-                progress(
-                    DownloadProgress(
-                        recording_id=recording_id,
-                        bytes_done=transfer.offset,
-                        bytes_total=transfer.total,
-                        overall_bytes_done=self.bytes_done,
-                        recordings_done=self.recordings_done,
-                        recordings_total=self.recordings_total,
-                        finished=finished,
-                    )
-                )
+                progress(self._progress(recording_id, transfer.offset, transfer.total, finished))
 
         return report
 
     def finish(self, recording_id: str, size: int, progress: ProgressCallback | None) -> None:
         self.recordings_done += 1
         self.bytes_done += size
+        self._sized(recording_id, size)
+        self.sized_in_flight.discard(recording_id)
         if progress is not None:
-            progress(
-                DownloadProgress(
-                    recording_id=recording_id,
-                    bytes_done=size,
-                    bytes_total=size,
-                    overall_bytes_done=self.bytes_done,
-                    recordings_done=self.recordings_done,
-                    recordings_total=self.recordings_total,
-                    finished=True,
-                )
-            )
+            progress(self._progress(recording_id, size, size, True))
 
     def fail(self, recording_id: str, progress: ProgressCallback | None) -> None:
         self.recordings_done += 1
+        if recording_id in self.sized_in_flight:
+            self.sized_in_flight.discard(recording_id)
+        else:
+            self.recordings_settled += 1
         if progress is not None:
-            progress(
-                DownloadProgress(
-                    recording_id=recording_id,
-                    bytes_done=0,
-                    bytes_total=None,
-                    overall_bytes_done=self.bytes_done,
-                    recordings_done=self.recordings_done,
-                    recordings_total=self.recordings_total,
-                    finished=True,
-                )
-            )
+            progress(self._progress(recording_id, 0, None, True))

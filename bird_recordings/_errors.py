@@ -47,7 +47,34 @@ __all__ = [
 
 
 class BirdRecordingsError(Exception):
-    """Root of every exception raised by ``bird_recordings``."""
+    """Root of every exception raised by ``bird_recordings``.
+
+    Every subclass pickles (for multiprocessing, Celery result backends): the
+    copy has the same message and attributes; ``__cause__`` is not carried,
+    as with any pickled exception.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The default (cls, self.args) calls __init__ again, which most of our
+        # classes cannot take: their arguments are keyword-only attributes.
+        # OSError (TimeoutError too) keeps errno, strerror and filename outside
+        # args and __dict__: its own reduce lists them as constructor arguments.
+        new_args = OSError.__reduce__(self)[1] if isinstance(self, OSError) else self.args
+        return (_unpickle_error, (type(self), new_args, self.__dict__))
+
+
+def _unpickle_error(
+    cls: type[BirdRecordingsError], new_args: tuple[object, ...], state: dict[str, object]
+) -> BirdRecordingsError:
+    """Rebuild a pickled error without calling its ``__init__``."""
+    error = cls.__new__(cls, *new_args)
+    if isinstance(error, OSError):
+        # Sets errno/strerror/filename and args (a no-op when __new__ already did).
+        OSError.__init__(error, *new_args)
+    else:
+        error.args = new_args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(BirdRecordingsError, ValueError):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast as _ast
 from importlib.metadata import version as _version
+from pathlib import Path as _Path
+
+import bird_recordings as _br
 
 project = "bird-recordings"
 author = "bird-recordings maintainers"
@@ -30,3 +34,21 @@ autodoc_typehints_format = "short"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 nitpicky = False
 suppress_warnings = ["myst.xref_missing"]
+
+
+def _restore_defining_modules() -> None:
+    """Point public names back at the private module that defines them, for autodoc only.
+
+    ``bird_recordings/__init__.py`` sets their ``__module__`` to ``bird_recordings``
+    (for tracebacks); autodoc reads a class's source order and ``#:`` attribute
+    comments from the module ``__module__`` names, so it needs the real one.
+    """
+    package = _Path(_br.__file__).parent
+    for path in package.glob("_*.py"):
+        for node in _ast.parse(path.read_text()).body:
+            defines = isinstance(node, _ast.ClassDef | _ast.FunctionDef | _ast.AsyncFunctionDef)
+            if defines and node.name in _br.__all__:
+                getattr(_br, node.name).__module__ = f"bird_recordings.{path.stem}"
+
+
+_restore_defining_modules()

@@ -30,7 +30,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from bird_recordings._constants import TRANSCRIPTION_LOCALES
-from bird_recordings._converter import converter, format_datetime, parse_datetime
+from bird_recordings._converter import parse_datetime
 from bird_recordings._models import ZERO_TIME, Party, RecordingStatus
 
 from ._faults import (
@@ -42,6 +42,7 @@ from ._faults import (
     UnknownFieldsFault,
 )
 from ._http import RequestRecord, recording_id_in, send_body
+from ._json import call_recording_json, recording_json, timestamp, transcription_json
 from ._state import StoredRecording
 from ._transcripts import CONTENT_TYPES, FORMATS, StoredTranscription, render_transcript
 
@@ -250,7 +251,7 @@ class ApiOrigin:
         """Bird's JSON of a recording, with a fresh presigned ``url`` when available."""
         base = stored.rendered
         if base is None:
-            base = converter.unstructure(stored.recording)
+            base = recording_json(stored.recording)
             base.pop("url", None)
             if stored.recording.status in _LIVE:
                 base["endedAt"] = ZERO_TIME  # Bird's "not yet"
@@ -264,7 +265,7 @@ class ApiOrigin:
     def _render_call(self, stored: StoredRecording) -> dict[str, Any]:
         base = stored.rendered_call
         if base is None:
-            base = converter.unstructure(self._emu._state.call_recording(stored))
+            base = call_recording_json(self._emu._state.call_recording(stored))
             if stored.recording.status in _LIVE:
                 base["endedAt"] = ZERO_TIME
             stored.rendered_call = base
@@ -372,7 +373,7 @@ class ApiOrigin:
         payload = {
             "counter": counter,
             "dailyStorageUsage": dict(sorted(daily.items())),
-            "updatedAt": format_datetime(self._emu.now()),
+            "updatedAt": timestamp(self._emu.now()),
             "duration": duration,
         }
         return self._json(request, payload)
@@ -401,8 +402,7 @@ class ApiOrigin:
         return stored
 
     def _render_transcription(self, stored: StoredTranscription) -> dict[str, Any]:
-        payload: dict[str, Any] = converter.unstructure(self._emu._transcription_model(stored))
-        return payload
+        return transcription_json(self._emu._transcription_model(stored))
 
     async def _create_transcription(self, request: web.Request) -> web.StreamResponse:
         self._workspace(request)

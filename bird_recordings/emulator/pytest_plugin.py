@@ -1,11 +1,18 @@
-"""pytest plugin: a ready ``bird_emulator`` fixture (registered as a ``pytest11`` entry point).
+"""pytest plugin: ready ``bird_emulator`` and ``bird_client`` fixtures (a ``pytest11`` entry point).
 
 Importing this module is cheap: aiohttp and the emulator load only when a test
-uses the fixture. The fixture needs pytest-asyncio; without it, tests that ask
-for it are skipped with a message, and nothing else changes.
+uses a fixture. The fixtures need pytest-asyncio; without it, tests that ask
+for them are skipped with a message, and nothing else changes. Under
+pytest-asyncio's default strict mode an async test needs ``@pytest.mark.asyncio``
+(or ``asyncio_mode = "auto"`` in the pytest configuration)::
 
-Options come from the ``bird_emulator`` marker or from a ``bird_emulator_options``
-fixture you override::
+    @pytest.mark.asyncio
+    async def test_lists(bird_client):
+        assert (await bird_client.list_recordings(limit=5)).results
+
+Emulator options come from the ``bird_emulator`` marker or from a
+``bird_emulator_options`` fixture you override; client options (a retry policy,
+a timeout) from a ``bird_client_options`` fixture you override::
 
     @pytest.mark.bird_emulator(recordings=5, seed=3, url_expires_s=2)
     async def test_download(bird_emulator):
@@ -20,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from bird_recordings import RecordingsClient
     from bird_recordings.emulator import BirdEmulator
 
-__all__ = ["bird_emulator_options", "pytest_configure"]
+__all__ = ["bird_client_options", "bird_emulator_options", "pytest_configure"]
 
 
 @pytest.fixture
@@ -35,6 +43,16 @@ def bird_emulator_options(request: pytest.FixtureRequest) -> dict[str, Any]:
             raise TypeError("bird_emulator marker takes keyword arguments only")
         options.update(marker.kwargs)
     return options
+
+
+@pytest.fixture
+def bird_client_options() -> dict[str, Any]:
+    """Extra keyword arguments for the ``bird_client`` fixture's :class:`RecordingsClient`.
+
+    Empty by default; override it to set, e.g., ``retry`` or ``timeout_s``. The
+    emulator's ``base_url``, ``access_key`` and ``workspace_id`` are always added.
+    """
+    return {}
 
 
 def _asyncio_plugin_active(config: pytest.Config) -> bool:
@@ -59,6 +77,21 @@ def _async_fixtures() -> object:
             async with BirdEmulator(**bird_emulator_options) as emu:
                 yield emu
 
+        @pytest_asyncio.fixture(name="bird_client")
+        async def bird_client(
+            self, bird_emulator: BirdEmulator, bird_client_options: dict[str, Any]
+        ) -> AsyncIterator[RecordingsClient]:
+            """A :class:`RecordingsClient` wired to ``bird_emulator``, closed after the test."""
+            from bird_recordings import RecordingsClient
+
+            async with RecordingsClient(
+                **bird_client_options,
+                base_url=bird_emulator.base_url,
+                access_key=bird_emulator.access_key,
+                workspace_id=bird_emulator.workspace_id,
+            ) as client:
+                yield client
+
     return _AsyncFixtures()
 
 
@@ -69,6 +102,11 @@ class _SkippingFixtures:
     def bird_emulator(self, bird_emulator_options: dict[str, Any]) -> None:
         """Skips: the emulator fixture is async and needs pytest-asyncio."""
         pytest.skip("the bird_emulator fixture needs pytest-asyncio (pip install pytest-asyncio)")
+
+    @pytest.fixture(name="bird_client")
+    def bird_client(self, bird_client_options: dict[str, Any]) -> None:
+        """Skips: the client fixture is async and needs pytest-asyncio."""
+        pytest.skip("the bird_client fixture needs pytest-asyncio (pip install pytest-asyncio)")
 
 
 @pytest.hookimpl(trylast=True)

@@ -56,13 +56,11 @@ def test_there_are_runnable_blocks() -> None:
     assert DOCTEST_BLOCKS
 
 
-@pytest.mark.parametrize(("where", "code"), RUNNABLE_BLOCKS, ids=[w for w, _ in RUNNABLE_BLOCKS])
-async def test_runnable_block(where: str, code: str, emu: BirdEmulator, tmp_path: Path) -> None:
+async def _run_python(where: str, code: str, bird_env: dict[str, str], cwd: Path) -> str:
+    """Run ``code`` as a user would (a fresh interpreter in ``cwd``); its stdout."""
     env = {
-        **os.environ,
-        "BIRD_ACCESS_KEY": emu.access_key,
-        "BIRD_WORKSPACE_ID": emu.workspace_id,
-        "BIRD_API_URL": emu.base_url,
+        **{k: v for k, v in os.environ.items() if not k.startswith("BIRD_")},
+        **bird_env,
         "PYTHONWARNINGS": "error",
     }
     process = await asyncio.create_subprocess_exec(
@@ -70,7 +68,7 @@ async def test_runnable_block(where: str, code: str, emu: BirdEmulator, tmp_path
         "-c",
         code,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -78,6 +76,59 @@ async def test_runnable_block(where: str, code: str, emu: BirdEmulator, tmp_path
         stdout, stderr = await process.communicate()
     assert process.returncode == 0, f"{where} failed:\n{stderr.decode()}"
     assert stdout, f"{where} printed nothing"
+    return stdout.decode()
+
+
+@pytest.mark.parametrize(("where", "code"), RUNNABLE_BLOCKS, ids=[w for w, _ in RUNNABLE_BLOCKS])
+async def test_runnable_block(where: str, code: str, emu: BirdEmulator, tmp_path: Path) -> None:
+    bird_env = {
+        "BIRD_ACCESS_KEY": emu.access_key,
+        "BIRD_WORKSPACE_ID": emu.workspace_id,
+        "BIRD_API_URL": emu.base_url,
+    }
+    # A user runs an example again in the same folder: it must not trip over its own files.
+    for run in ("first run", "second run"):
+        await _run_python(f"{where} ({run})", code, bird_env, tmp_path)
+
+
+async def test_the_readme_quickstart_runs_as_written_against_bird_recordings_emulator(
+    tmp_path: Path,
+) -> None:
+    """The README's steps: start ``bird-recordings emulator``, use the exports it prints."""
+    blocks = re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert len(blocks) == 1
+    emulator = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bird_recordings",
+        "emulator",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert emulator.stdout is not None
+        bird_env: dict[str, str] = {}
+        async with asyncio.timeout(WAIT_S):
+            while len(bird_env) < 3:
+                line = (await emulator.stdout.readline()).decode()
+                assert line, "the emulator exited before printing its export lines"
+                if line.startswith("export "):
+                    name, _, value = line.removeprefix("export ").strip().partition("=")
+                    bird_env[name] = value
+        assert set(bird_env) == {"BIRD_API_URL", "BIRD_ACCESS_KEY", "BIRD_WORKSPACE_ID"}
+
+        first = await _run_python("README (first run)", blocks[0], bird_env, tmp_path)
+        second = await _run_python("README (second run)", blocks[0], bird_env, tmp_path)
+        assert " downloaded" in first
+        # The README says so: files already on disk and verified are skipped on a rerun.
+        assert " downloaded" not in second
+        assert " skipped" in second
+    finally:
+        if emulator.returncode is None:
+            emulator.terminate()
+        async with asyncio.timeout(WAIT_S):
+            await emulator.wait()
+    assert emulator.returncode == 0
 
 
 @pytest.mark.parametrize(("where", "text"), DOCTEST_BLOCKS, ids=[w for w, _ in DOCTEST_BLOCKS])
