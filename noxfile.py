@@ -62,9 +62,7 @@ def typing(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
-    session.install(
-        "-e", ".[cli,s3,celery]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
-    )
+    session.install("-e", ".[cli,s3,celery]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
     for builder in ("html", "doctest"):
         session.run(
             "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"

@@ -35,8 +35,9 @@ async def test_run_archives_then_status_reports_it(
     status = await run("archive", "status", "--to", str(out), "--json")
     assert status.returncode == 0
     (line,) = status.json_lines()
-    # Two runs a few seconds apart share their inner shards; the clipped ends differ.
-    assert line["done"] == line["shards"] >= 6
+    # Two runs a moment apart share their inner shards (their clipped ends may differ).
+    assert line["done"] == line["shards"] >= 5
+    assert line["archived"] + line["skipped"] >= len(available)
     assert line["running"] == line["failed"] == 0
 
 
