@@ -31,7 +31,7 @@ from .common import (
     resolve_credentials,
     when_arg,
 )
-from .ui import UI, format_bytes
+from .ui import UI, ItemOutcome, Status, format_bytes, short_reason
 
 __all__ = ["EXIT_UNREACHABLE", "add_archive_parser", "cmd_archive", "redact_broker"]
 
@@ -183,11 +183,16 @@ async def _run(args: argparse.Namespace, ui: UI) -> int:
         totals = {"archived": 0, "skipped": 0, "failed": 0, "bytes": 0}
         async with make_client(creds) as client:
             with ui.progress(f"archiving {len(plan)} shards into {sink}") as view:
-                view.set_total(len(plan))
+
+                def show(done: ar.RecordingArchived) -> None:
+                    view.finished(_outcome(done))
+
+                # Rich draws a live bar per recording; plain and JSON print per shard.
+                progress = show if ui.mode == "rich" else None
                 for index, shard in enumerate(plan, 1):
                     view.status(f"shard {index}/{len(plan)} {shard.id}")
                     report = await ar.archive_shard(
-                        client, shard, sink, concurrency=args.concurrency
+                        client, shard, sink, concurrency=args.concurrency, progress=progress
                     )
                     totals["archived"] += report.archived
                     totals["skipped"] += report.skipped
@@ -207,6 +212,19 @@ async def _run(args: argparse.Namespace, ui: UI) -> int:
             f"{totals['failed']} failed"
         )
     return EXIT_FAILED if totals["failed"] else EXIT_OK
+
+
+def _outcome(done: ar.RecordingArchived) -> ItemOutcome:
+    status: Status = {
+        "archived": "downloaded",
+        "skipped": "up-to-date",
+        "failed": "failed",
+        "ignored": "not-available",
+    }[done.status]  # type: ignore[assignment]
+    reason = short_reason(done.error) if done.error is not None else None
+    return ItemOutcome(
+        recording_id=done.recording_id, status=status, size_bytes=done.size_bytes, reason=reason
+    )
 
 
 def _shard_line(ui: UI, report: ar.ShardReport) -> None:
