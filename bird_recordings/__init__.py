@@ -50,7 +50,9 @@ from ._errors import (
     TranscriptionFailedError,
     TranscriptionNotAvailableError,
     TranscriptionTimeoutError,
+    UnexpectedError,
     UnprocessableEntityError,
+    UnsafePathError,
 )
 from ._models import (
     CallRecording,
@@ -139,7 +141,9 @@ __all__ = [
     "TranscriptionPage",
     "TranscriptionStatus",
     "TranscriptionTimeoutError",
+    "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsafePathError",
     "__version__",
     "redact_url",
 ]

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
 
 from ._clock import Clock
-from ._constants import LOGGER_NAME
+from ._constants import LOGGER_NAME, MAX_API_BODY_BYTES
 from ._converter import structure
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
 from ._limits import RateLimiter
@@ -89,13 +89,15 @@ class APIRequester:
         recording_id: str | None = None,
         allow_redirects: bool = True,
         accept: str | None = None,
+        max_body_bytes: int = MAX_API_BODY_BYTES,
     ) -> RawResponse:
         """Send with retries; return the response whose status is in ``ok``.
 
         Raises the :class:`APIStatusError` subclass for any other status, or
         :class:`APIConnectionError` / :class:`APITimeoutError` once retries are
         spent. POST is not retried once it may have reached Bird. ``accept``
-        replaces the JSON ``Accept`` header (transcript text, for one).
+        replaces the JSON ``Accept`` header (transcript text, for one). A body
+        over ``max_body_bytes`` raises :class:`ResponseValidationError`.
         """
         url = self.url(path)
         limiter = self.post_limiter if method == "POST" else self.limiter
@@ -116,6 +118,7 @@ class APIRequester:
                         params=params,
                         json_body=json_body,
                         allow_redirects=allow_redirects,
+                        max_body_bytes=max_body_bytes,
                     )
             except APIConnectionError as exc:
                 if not self.retry.allows(retries, method):
@@ -184,7 +187,7 @@ class APIRequester:
         self._last_date = value
         try:
             server_now = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return
         if server_now.tzinfo is None:
             return

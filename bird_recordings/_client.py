@@ -39,10 +39,10 @@ from ._constants import (
     USER_AGENT_PREFIX,
 )
 from ._errors import (
-    BirdRecordingsError,
     ClientClosedError,
     ConfigurationError,
     InvalidArgumentError,
+    as_library_error,
 )
 from ._limits import RateLimiter
 from ._models import (
@@ -91,6 +91,16 @@ def _setting(value: str | None, env: str, argument: str) -> str:
     return resolved.strip()
 
 
+def _check_header_value(name: str, value: str) -> None:
+    # The key goes in an HTTP header: a control character would end it (or
+    # inject another), and HTTP header values are Latin-1.
+    if any(not char.isprintable() or ord(char) > 0xFF for char in value):
+        raise ConfigurationError(
+            f"{name} contains a control or non-Latin-1 character; it cannot be sent in an "
+            "HTTP header (check for a stray newline or a copy-paste artefact)"
+        )
+
+
 def _check_positive(name: str, value: float | None, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -128,6 +138,11 @@ class RecordingsClient:
             free one when all are in use. Ignored with a borrowed ``session``.
         trace_configs: ``aiohttp.TraceConfig`` objects for an owned session.
         clock: a :class:`Clock` (tests inject a fake one).
+        allow_insecure_storage: follow Bird's redirect to a plain ``http``
+            storage URL even though ``base_url`` is ``https`` (off by default:
+            such a URL is refused with :class:`InvalidMediaURLError`). With an
+            ``http`` ``base_url``, such as the emulator's, ``http`` storage is
+            always allowed.
 
     Raises:
         ConfigurationError: no key or workspace (the message names the
@@ -160,8 +175,10 @@ class RecordingsClient:
         pool_size: int = DEFAULT_CONNECTION_POOL_SIZE,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
+        allow_insecure_storage: bool = False,
     ) -> None:
         key = _setting(access_key, ENV_ACCESS_KEY, "access_key")
+        _check_header_value("access_key", key)
         self.workspace_id = _setting(workspace_id, ENV_WORKSPACE_ID, "workspace_id")
         resolved_base = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         if not resolved_base.startswith(("https://", "http://")):
@@ -188,6 +205,7 @@ class RecordingsClient:
                 f"auth_scheme must be one of {AUTH_SCHEMES}, not {auth_scheme!r}"
             )
         self.retry = retry or RetryPolicy()
+        self.allow_insecure_storage = bool(allow_insecure_storage)
         self.clock: Clock = clock or SystemClock()
         self.chunk_size = chunk_size
         from . import __version__
@@ -245,7 +263,14 @@ class RecordingsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left open). Idempotent."""
+        """Close the owned session (a borrowed one is left open). Idempotent.
+
+        Requests, downloads and streams still in flight are stopped first: each
+        fails promptly with :class:`ClientClosedError` (a download's temporary
+        file is removed), and ``aclose()`` returns once they have ended. Any
+        later call raises :class:`ClientClosedError`. The same happens when the
+        owner of a borrowed session closes it while a transfer is in flight.
+        """
         self._closed = True
         try:
             await self._transport.close()
@@ -400,8 +425,9 @@ class RecordingsClient:
         async def fetch_one(recording_id: str) -> RecordingOutcome:
             try:
                 recording = await self.get_recording(recording_id)
-            except BirdRecordingsError as exc:
-                return RecordingOutcome(recording_id=str(recording_id), error=exc)
+            except Exception as exc:  # noqa: BLE001 - one id's failure is its outcome
+                error = as_library_error(exc, f"recording {recording_id!r}")
+                return RecordingOutcome(recording_id=str(recording_id), error=error)
             return RecordingOutcome(recording_id=recording_id, recording=recording)
 
         return bounded_map(recording_ids, fetch_one, concurrency=concurrency)
@@ -469,8 +495,10 @@ class RecordingsClient:
 
         Raises:
             RecordingNotAvailableError, NotFoundError, StorageError,
-            MediaURLExpiredError, APIConnectionError (retries spent),
+            MediaURLExpiredError, APIConnectionError (retries spent, or a
+            broken connection with no ETag or Last-Modified to resume safely),
             MediaChangedError: the object was replaced mid-stream.
+            ClientClosedError: the client was closed while a chunk was awaited.
         """
         from ._download import MediaStream
 
@@ -506,6 +534,11 @@ class RecordingsClient:
             NotFoundError, StorageError, MediaURLExpiredError, APIConnectionError,
             IntegrityError: size or MD5 mismatch.
             FileWriteError: the disk is full or not writable.
+            UnsafePathError: the recording's id or ``format`` would not make one
+                safe file name in the folder (raised before any request).
+            InvalidMediaURLError: Bird's redirect is malformed, or plain http
+                behind an https API without ``allow_insecure_storage``.
+            ClientClosedError: the client was closed during the download.
         """
         self._ensure_open()
         return await self._media.download(
@@ -743,6 +776,8 @@ class RecordingsClient:
                 (raised before any request).
             TranscriptionNotAvailableError, TranscriptionFailedError,
             NotFoundError, StorageError, FileWriteError: as their names say.
+            UnsafePathError: the transcription id would not make one safe file
+                name (raised before any request).
         """
         from . import _transcriptions as tx
 

@@ -37,6 +37,10 @@ DEFAULT_BACKOFF_MAX_S: Final = 8.0
 DEFAULT_BACKOFF_MULTIPLIER: Final = 2.0
 DEFAULT_RETRY_AFTER_MAX_S: Final = 60.0
 
+# The largest API response body read into memory (a page of 99 recordings is
+# ~100 KiB); a larger one fails with ResponseValidationError, never exhausts memory.
+MAX_API_BODY_BYTES: Final = 8 * 1024 * 1024
+
 # Listing: Bird accepts 1..99, default 10.
 LIST_LIMIT_MIN: Final = 1
 LIST_LIMIT_MAX: Final = 99

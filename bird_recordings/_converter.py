@@ -184,7 +184,8 @@ def structure(data: object, cls: type[T], *, what: str, conv: cattrs.Converter =
             f"{what} does not match the {cls.__name__} schema: " + "; ".join(errors),
             errors=errors,
         ) from exc
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        # Whatever odd value cattrs or a hook trips over is a malformed response.
         raise ResponseValidationError(
             f"{what} does not match the {cls.__name__} schema: {exc}", errors=(str(exc),)
         ) from exc

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 from attrs import define, frozen
 
+from . import _paths
 from . import _protocol as proto
 from ._bulk import bounded_map, check_concurrency
 from ._clock import Clock
@@ -50,6 +51,7 @@ from ._errors import (
     NotFoundError,
     RecordingNotAvailableError,
     StorageError,
+    as_library_error,
 )
 from ._files import FileSink, file_md5, settle_allocator
 from ._models import MediaURL, Recording, RecordingStatus
@@ -201,6 +203,9 @@ class _Transfer:
         self.offset = 0
         self.total: int | None = None
         self.etag: str | None = None
+        # Last-Modified of the first response: the resume validator (If-Range)
+        # when the storage sent no strong ETag.
+        self.last_modified: str | None = None
         # The MD5 the object's bytes must have: set from each accepted response
         # (None for multipart uploads, SSE-KMS and SSE-C objects, weak ETags).
         self.expected_md5: str | None = None
@@ -216,10 +221,22 @@ class _Transfer:
             headers["Range"] = "bytes=0-0"
         elif self.offset > 0:
             headers["Range"] = f"bytes={self.offset}-"
-            if self.etag:
+            if (etag := self._strong_etag()) is not None:
                 # The same object or nothing: S3 answers 412 if it changed.
-                headers["If-Match"] = self.etag
+                headers["If-Match"] = etag
+            elif self.last_modified:
+                # RFC 9110 §13.1.5: the rest if unchanged, else the whole new object (200).
+                headers["If-Range"] = self.last_modified
         return headers
+
+    def _strong_etag(self) -> str | None:
+        # A weak ETag (W/"…") may not be used with If-Match (RFC 9110 §13.1.1).
+        etag = self.etag
+        return etag if etag and not etag.startswith("W/") else None
+
+    def _can_resume(self) -> bool:
+        """True if a Range request can be tied to the version we started with."""
+        return self._strong_etag() is not None or bool(self.last_modified)
 
     def _expiring(self) -> bool:
         return not self.engine.is_fresh(self.media_url)
@@ -290,6 +307,27 @@ class _Transfer:
                 refreshes = await self._refresh("expires before the next request", refreshes)
             fresh = False
             url = self.media_url.url
+            if self.offset > 0 and not self.probe_only and not self._can_resume():
+                # Without a validator a 206 could come from a newer object: never
+                # stitch two versions. A file starts over; a stream cannot.
+                if not self.allow_restart:
+                    raise APIConnectionError(
+                        f"recording {self.recording_id}: the transfer broke off at byte "
+                        f"{self.offset} and the storage sent no ETag or Last-Modified to "
+                        "resume it safely",
+                        url=url,
+                    )
+                logger.info(
+                    "recording %s: no ETag or Last-Modified to resume at byte %d; starting over",
+                    self.recording_id,
+                    self.offset,
+                )
+                self.offset = 0
+                self.total = None
+                self.etag = self.last_modified = None
+                self.counters.restarts += 1
+                self.engine.counters.restarts += 1
+                yield RESTART
             if logger.isEnabledFor(logging.DEBUG):  # redact_url costs ~90 us: only when logged
                 logger.debug(
                     "recording %s: GET %s from byte %d",
@@ -405,7 +443,19 @@ class _Transfer:
                 self.total = response.content_length
             self.etag = etag
             return 0
+        modified = response.headers.get("Last-Modified")
+        if self.offset == 0:
+            self.last_modified = modified
         changed = self.etag is not None and etag is not None and etag != self.etag
+        if self.offset > 0 and self._strong_etag() is not None and etag is None:
+            changed = True  # nothing ties these bytes to the version we started with
+        elif (
+            self.offset > 0
+            and self._strong_etag() is None
+            and modified is not None
+            and modified != self.last_modified
+        ):
+            changed = True
         if status == 206:
             content_range = proto.parse_content_range(response.headers.get("Content-Range"))
             if content_range is None or content_range.first != self.offset:
@@ -432,7 +482,7 @@ class _Transfer:
         if self.offset > 0:
             same = (
                 not changed
-                and etag is not None
+                and (etag is not None or (modified is not None and self.etag is None))
                 and (self.total is None or length is None or length == self.total)
             )
             if not same:
@@ -518,6 +568,10 @@ class MediaStream:
         return self._transfer.expected_md5 if self._transfer else None
 
     async def __aenter__(self) -> MediaStream:
+        async with self._engine.transport.inflight.guard():
+            return await self._open()
+
+    async def _open(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
         self._transfer = _Transfer(
             self._engine,
@@ -565,7 +619,14 @@ class MediaStream:
             yield first
         if self._exhausted or self._events is None:
             return
-        async for event in self._events:
+        while True:
+            # Guarded step by step: aclose() stops a read in flight, never the
+            # caller's own code between two chunks.
+            async with self._engine.transport.inflight.guard():
+                try:
+                    event = await anext(self._events)
+                except StopAsyncIteration:
+                    break
             assert isinstance(event, bytes)
             yield event
         self._exhausted = True
@@ -631,11 +692,23 @@ class MediaEngine:
     async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
         """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
         recording_id = self._recording_id(ref)
-        if isinstance(ref, Recording) and ref.url:
+        if isinstance(ref, Recording) and ref.url and self._usable(ref.url):
             cached = proto.media_url_from_string(ref.url, ref.id)
             if cached.expires_at is not None and self.is_fresh(cached):
                 return ref.id, cached
         return recording_id, await self.refresh_url(recording_id, stale=None)
+
+    def _usable(self, url: str) -> bool:
+        """True if a URL from metadata passes the checks a redirect gets; else ask ``.mp3``."""
+        try:
+            proto.validate_media_location(
+                url,
+                api_url=self.client.base_url,
+                allow_insecure=self.client.allow_insecure_storage,
+            )
+        except InvalidMediaURLError:
+            return False
+        return True
 
     async def refresh_url(self, recording_id: str, *, stale: MediaURL | None) -> MediaURL:
         """A fresh URL from ``.mp3``; concurrent callers share one request."""
@@ -709,7 +782,10 @@ class MediaEngine:
                 "307 redirect to storage"
             )
         location = proto.validate_media_location(
-            response.headers.get("Location"), api_url=api.url(path), recording_id=recording_id
+            response.headers.get("Location"),
+            api_url=api.url(path),
+            recording_id=recording_id,
+            allow_insecure=self.client.allow_insecure_storage,
         )
         return proto.media_url_from_string(location, recording_id)
 
@@ -754,17 +830,20 @@ class MediaEngine:
         is_folder: bool | None = None,
     ) -> Path:
         # ``is_folder`` known by the caller spares a stat on the event loop per file.
-        name = (
-            ref.default_filename if isinstance(ref, Recording) else f"{Path(recording_id).name}.mp3"
-        )
-        if path is None:
-            return Path(name).absolute()
-        target = Path(path)
-        if is_folder is None:
-            is_folder = str(path).endswith(("/", "\\")) or target.is_dir()
-        if is_folder:
-            target = target / name
-        return target.absolute()
+        # The name comes from the server (id, format): one checked component, and
+        # the file must stay in the folder (UnsafePathError otherwise).
+        if path is not None:
+            target = Path(path)
+            if "\x00" in str(path):
+                return _paths.check_local_path(target, what="download path")
+            if is_folder is None:
+                is_folder = _paths.names_a_folder(path)
+            if not is_folder:
+                return _paths.check_local_path(target.absolute(), what="download path")
+        folder = Path(path if path is not None else ".").absolute()
+        extension = (ref.format or "mp3") if isinstance(ref, Recording) else "mp3"
+        name = _paths.file_name(recording_id, extension, what="recording file name")
+        return _paths.check_inside(folder, folder / name, what="recording file name")
 
     async def download(
         self,
@@ -777,6 +856,31 @@ class MediaEngine:
         fsync: bool = False,
         chunk_size: int | None = None,
         _overall: _Overall | None = None,
+    ) -> DownloadResult:
+        # aclose() stops it (ClientClosedError) and waits until its file is cleaned up.
+        async with self.transport.inflight.guard():
+            return await self._download(
+                ref,
+                path,
+                overwrite=overwrite,
+                progress=progress,
+                verify_md5=verify_md5,
+                fsync=fsync,
+                chunk_size=chunk_size,
+                _overall=_overall,
+            )
+
+    async def _download(
+        self,
+        ref: RecordingRef,
+        path: str | Path | None,
+        *,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+        verify_md5: bool,
+        fsync: bool,
+        chunk_size: int | None,
+        _overall: _Overall | None,
     ) -> DownloadResult:
         started = self.clock.monotonic()
         recording_id = self._recording_id(ref)
@@ -915,8 +1019,10 @@ class MediaEngine:
                 target = self._target(ref, recording_id, folder, is_folder=True)
                 # One stat on the loop (microseconds) beats a thread hop per file.
                 if not overwrite and target.exists():
-                    rid, media_url = await self.resolve(ref)
-                    if await self._matches_existing(rid, media_url, target):
+                    async with self.transport.inflight.guard():
+                        rid, media_url = await self.resolve(ref)
+                        matches = await self._matches_existing(rid, media_url, target)
+                    if matches:
                         size = (await loop.run_in_executor(self.executor(), target.stat)).st_size
                         overall.finish(recording_id, size, progress)
                         return DownloadOutcome(
@@ -935,9 +1041,10 @@ class MediaEngine:
                     fsync=fsync,
                     _overall=overall,
                 )
-            except BirdRecordingsError as exc:
+            except Exception as exc:  # noqa: BLE001 - one item's failure is its outcome
+                error = as_library_error(exc, f"recording {recording_id}")
                 overall.fail(recording_id, progress)
-                return DownloadOutcome(recording_id=recording_id, path=None, error=exc)
+                return DownloadOutcome(recording_id=recording_id, path=None, error=error)
             return DownloadOutcome(
                 recording_id=recording_id,
                 path=result.path,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._redact import redact_url
+from ._redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from ._models import Transcription
@@ -41,7 +41,10 @@ __all__ = [
     "TranscriptionFailedError",
     "TranscriptionNotAvailableError",
     "TranscriptionTimeoutError",
+    "UnexpectedError",
     "UnprocessableEntityError",
+    "UnsafePathError",
+    "as_library_error",
     "error_class_for_status",
 ]
 
@@ -86,7 +89,33 @@ class InvalidArgumentError(BirdRecordingsError, ValueError):
 
 
 class ClientClosedError(BirdRecordingsError, RuntimeError):
-    """The client was used after :meth:`RecordingsClient.aclose`."""
+    """The client was used after :meth:`RecordingsClient.aclose`.
+
+    Also raised by a download or stream that was in flight when the client was
+    closed (or when the borrowed ``aiohttp.ClientSession`` was closed by its
+    owner): the transfer stops, its temporary file is removed.
+    """
+
+
+class UnsafePathError(BirdRecordingsError, ValueError):
+    """A local file name built from a recording id, a ``format`` or a caller's path
+    is not one safe path component, or the file would land outside the folder.
+
+    Refused: separators, ``.``/``..``, control characters, NUL, names too long
+    for the temporary file beside them, and a symbolic link that leads out of
+    the folder. Nothing was requested or written for that item.
+    """
+
+
+class UnexpectedError(BirdRecordingsError):
+    """A failure the library did not foresee (a bug, or an input no check caught).
+
+    Bulk calls report it as the item's outcome instead of ending the batch; the
+    original exception is ``__cause__``. Please report it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 class APIConnectionError(BirdRecordingsError):
@@ -97,6 +126,7 @@ class APIConnectionError(BirdRecordingsError):
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
         self.url = redact_url(url) if url is not None else None
+        message = redact_text(message)
         super().__init__(f"{message} ({self.url})" if self.url else message)
 
 
@@ -125,8 +155,8 @@ class APIStatusError(BirdRecordingsError):
         details: object = None,
     ) -> None:
         self.status = status
-        self.code = code
-        self.message = message
+        self.code = redact_text(code) if code is not None else None
+        self.message = redact_text(message)
         self.url = redact_url(url) if url is not None else None
         self.method = method
         self.recording_id = recording_id
@@ -178,14 +208,14 @@ class ServerError(APIStatusError):
 
 
 class ResponseValidationError(BirdRecordingsError, ValueError):
-    """A response body did not have the documented shape.
+    """A response body did not have the documented shape (or was too large or too deep).
 
     ``errors`` lists each problem with its field path (``$.results[3].status``).
     """
 
     def __init__(self, message: str, *, errors: tuple[str, ...] = ()) -> None:
-        self.errors = errors
-        super().__init__(message)
+        self.errors = tuple(redact_text(error) for error in errors)
+        super().__init__(redact_text(message))
 
 
 class RecordingNotAvailableError(BirdRecordingsError):
@@ -204,7 +234,14 @@ class RecordingNotAvailableError(BirdRecordingsError):
 
 
 class InvalidMediaURLError(BirdRecordingsError):
-    """Bird's ``.mp3`` endpoint did not redirect to a usable storage URL."""
+    """Bird's ``.mp3`` endpoint did not redirect to a usable storage URL.
+
+    Also raised for a plain ``http`` storage URL when the API is ``https`` and
+    ``allow_insecure_storage`` is off.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 class StorageError(BirdRecordingsError):
@@ -224,8 +261,8 @@ class StorageError(BirdRecordingsError):
         recording_id: str | None = None,
     ) -> None:
         self.status = status
-        self.code = code
-        self.message = message
+        self.code = redact_text(code) if code is not None else None
+        self.message = message = redact_text(message)
         self.url = redact_url(url) if url is not None else None
         self.recording_id = recording_id
         text = f"storage answered HTTP {status}"
@@ -249,7 +286,7 @@ class IntegrityError(BirdRecordingsError):
 
     def __init__(self, message: str, *, recording_id: str | None = None) -> None:
         self.recording_id = recording_id
-        super().__init__(message)
+        super().__init__(redact_text(message))
 
 
 class MediaChangedError(IntegrityError):
@@ -366,3 +403,22 @@ def error_class_for_status(status: int) -> type[APIStatusError]:
     if status >= 500:
         return ServerError
     return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+def as_library_error(exc: Exception, what: str) -> BirdRecordingsError:
+    """``exc`` itself if it is ours, else ours wrapping it (``__cause__`` is ``exc``).
+
+    For the places that promise one outcome per item (bulk calls): an
+    ``OSError`` becomes :class:`FileWriteError`, anything else
+    :class:`UnexpectedError`, with a redacted message.
+    """
+    if isinstance(exc, BirdRecordingsError):
+        return exc
+    error: BirdRecordingsError
+    if isinstance(exc, OSError):
+        error = FileWriteError(f"{what}: {redact_text(exc.strerror or str(exc))}")
+        error.errno = exc.errno
+    else:
+        error = UnexpectedError(f"{what}: {type(exc).__name__}: {redact_text(str(exc))}")
+    error.__cause__ = exc
+    return error

@@ -166,7 +166,13 @@ class FileSink:
 
     def check_target(self) -> None:
         """Refuse an existing target unless overwriting (one ``stat``, before any request)."""
-        if not self._overwrite and self.final.exists():
+        if self._overwrite:
+            return
+        try:
+            exists = self.final.exists()
+        except OSError as exc:
+            raise _os_error("check", self.final, exc) from exc
+        if exists:
             raise DestinationExistsError(f"{self.final} exists; pass overwrite=True to replace it")
 
     # -- writer-thread side ---------------------------------------------------
@@ -242,10 +248,15 @@ class FileSink:
             self._hasher = hashlib.md5(usedforsecurity=False)
 
     def _cleanup(self) -> None:
+        # Best effort, and never an error of its own: on a read-only folder, a
+        # parent that is a file or a name too long, unlink fails just as the
+        # create did, and the caller must see that first error (FileWriteError),
+        # not this one.
         if self._fd is not None:
             fd, self._fd = self._fd, None
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError, ValueError):
             os.unlink(self.temp)
 
     # -- event-loop side --------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
 from attrs import field, frozen
@@ -193,8 +192,15 @@ class Recording:
 
     @property
     def default_filename(self) -> str:
-        """``<id>.<format>``, the name a download gets unless the caller chooses one."""
-        return f"{Path(self.id).name}.{self.format or 'mp3'}"
+        """``<id>.<format>``, the name a download gets unless the caller chooses one.
+
+        Raises:
+            UnsafePathError: the id or format would not make one safe file name
+                (a separator, ``..``, a control character, too long).
+        """
+        from ._paths import file_name
+
+        return file_name(self.id, self.format or "mp3", what="recording file name")
 
 
 @frozen(kw_only=True)

@@ -6,7 +6,6 @@ body), so it is tested with plain tables and no event loop.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import json
 import re
@@ -196,6 +195,11 @@ def decode_json(body: bytes, *, what: str) -> object:
     """Decode a JSON body or raise :class:`ResponseValidationError`."""
     try:
         return json.loads(body)
+    except RecursionError as exc:
+        raise ResponseValidationError(
+            f"{what}: the JSON response is nested too deeply to decode",
+            errors=("nested too deeply @ $",),
+        ) from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = body[:80].decode("utf-8", "replace")
         raise ResponseValidationError(
@@ -233,7 +237,7 @@ def api_error(
     details: object = None
     try:
         payload = json.loads(body[:MAX_ERROR_BODY_BYTES]) if body else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         payload = None
     if isinstance(payload, dict) and ("code" in payload or "message" in payload):
         code = str(payload["code"]) if payload.get("code") is not None else None
@@ -259,7 +263,9 @@ def api_error(
 
 # --- presigned storage URLs -------------------------------------------------
 
-_AMZ_DATE_RE: Final = re.compile(r"\d{8}T\d{6}Z")
+_AMZ_DATE_RE: Final = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+# ASCII digits only: str.isdigit() is true for "²", which int() refuses.
+_ASCII_DIGITS: Final = re.compile(r"[0-9]{1,18}")
 
 
 def _query_value(url: str, key: str) -> str | None:
@@ -281,7 +287,7 @@ def presigned_expiry(url: str) -> datetime | None:
     date_text = _query_value(url, "X-Amz-Date")
     expires_text = _query_value(url, "X-Amz-Expires")
     if date_text and expires_text:
-        if not _AMZ_DATE_RE.fullmatch(date_text) or not expires_text.isdigit():
+        if not _AMZ_DATE_RE.fullmatch(date_text) or not _ASCII_DIGITS.fullmatch(expires_text):
             return None
         try:
             signed_at = datetime(
@@ -297,7 +303,7 @@ def presigned_expiry(url: str) -> datetime | None:
         except (ValueError, OverflowError):
             return None
     legacy = _query_value(url, "Expires")
-    if legacy and legacy.isdigit():
+    if legacy and _ASCII_DIGITS.fullmatch(legacy):
         try:
             return datetime.fromtimestamp(int(legacy), UTC)
         except (ValueError, OverflowError, OSError):
@@ -308,7 +314,7 @@ def presigned_expiry(url: str) -> datetime | None:
 def presigned_lifetime_s(url: str) -> float | None:
     """``X-Amz-Expires`` of a presigned URL in seconds, or ``None``."""
     value = _query_value(url, "X-Amz-Expires")
-    return float(value) if value and value.isdigit() else None
+    return float(value) if value and _ASCII_DIGITS.fullmatch(value) else None
 
 
 def media_url_from_string(url: str, recording_id: str | None = None) -> MediaURL:
@@ -316,46 +322,76 @@ def media_url_from_string(url: str, recording_id: str | None = None) -> MediaURL
     return MediaURL(url=url, expires_at=presigned_expiry(url), recording_id=recording_id)
 
 
-@functools.lru_cache(maxsize=256)
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+# What an absolute URL may contain (RFC 3986 unreserved, reserved and ``%``):
+# no backslash, space, control character or non-ASCII letter.
+_URL_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_DNS_LABEL: Final = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _check_host(host: str) -> bool:
+    """True for an IP literal or a DNS name whose labels are all 1-63 plain characters."""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "")
+        except ValueError:
+            return False
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
+    if len(host) > 253:
         return False
+    return all(_DNS_LABEL.fullmatch(label) for label in host.removesuffix(".").split("."))
 
 
 def validate_media_location(
-    location: str | None, *, api_url: str, recording_id: str | None = None
+    location: str | None,
+    *,
+    api_url: str,
+    recording_id: str | None = None,
+    allow_insecure: bool = False,
 ) -> str:
     """Check the ``Location`` of Bird's 307 before we follow it.
 
-    It must be an absolute ``https`` URL. Plain ``http`` is accepted only for a
-    loopback host or when the API itself is reached over plain ``http`` (a test
-    or an in-cluster deployment chose that); anything else could send the
-    download to an attacker-chosen origin in clear text.
+    It must be an absolute ``https`` URL made of plain URL characters, with a
+    well-formed host (IP literal or DNS labels of 1-63 characters) and a port in
+    1-65535. Plain ``http`` is accepted only when the API itself is reached over
+    plain ``http`` (the emulator, an in-cluster deployment) or ``allow_insecure``
+    is true: with an ``https`` API, a clear-text hop (even to loopback) would
+    let whoever answers it read or swap the media. Raises
+    :class:`InvalidMediaURLError`, never ``ValueError``.
     """
     who = f"recording {recording_id}" if recording_id else "the media endpoint"
     if not location:
         raise InvalidMediaURLError(f"{who}: Bird answered 307 without a Location header")
+    if not _URL_CHARS.fullmatch(location):
+        raise InvalidMediaURLError(
+            f"{who}: the redirect target contains characters a URL may not have "
+            f"({redact_url(location)!r})"
+        )
     try:
         parts = urlsplit(location)
         host = parts.hostname
+        port = parts.port
+        netloc_host = parts.netloc.rpartition("@")[2]
     except ValueError:
-        raise InvalidMediaURLError(f"{who}: the redirect target is not a URL") from None
+        raise InvalidMediaURLError(
+            f"{who}: the redirect target is not a URL ({redact_url(location)})"
+        ) from None
     if not parts.scheme or not host:
         raise InvalidMediaURLError(
             f"{who}: the redirect target is not an absolute URL ({redact_url(location)})"
         )
+    literal = netloc_host.rpartition("]")[0] + "]" if netloc_host.startswith("[") else host
+    if not _check_host(literal) or port == 0:
+        raise InvalidMediaURLError(
+            f"{who}: the redirect target has no valid host and port ({redact_url(location)})"
+        )
     scheme = parts.scheme.lower()
     if scheme == "https":
         return location
-    if scheme == "http" and (_is_loopback(host) or urlsplit(api_url).scheme.lower() == "http"):
+    if scheme == "http" and (allow_insecure or urlsplit(api_url).scheme.lower() == "http"):
         return location
     raise InvalidMediaURLError(
-        f"{who}: refusing to download from {redact_url(location)}: "
-        "only https (or http on loopback) is allowed"
+        f"{who}: refusing to download from {redact_url(location)}: only https is allowed "
+        "when the API is https (pass allow_insecure_storage=True to the client to accept http)"
     )
 
 
@@ -406,7 +442,9 @@ class ContentRange:
     total: int | None
 
 
-_CONTENT_RANGE: Final = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_CONTENT_RANGE: Final = re.compile(
+    r"^\s*bytes\s+([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\s*$", re.IGNORECASE
+)
 
 
 def parse_content_range(value: str | None) -> ContentRange | None:

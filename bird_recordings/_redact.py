@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -22,6 +23,14 @@ _SECRET_QUERY_KEYS: Final = frozenset(
         "token",
         "access_token",
     }
+)
+# ``key=value`` of those parameters anywhere in free text: an HTML error page or an
+# aiohttp message quoting the URL, percent-encoded (``%3D``) or HTML-escaped alike.
+_SECRET_IN_TEXT: Final = re.compile(
+    r"(?<![A-Za-z])(?P<key>"
+    + "|".join(sorted((re.escape(key) for key in _SECRET_QUERY_KEYS), key=len, reverse=True))
+    + r")(?P<sep>=|%3D)(?P<value>(?:(?!%26)[^&\s\"'<>;,)\]])+)",
+    re.IGNORECASE,
 )
 _SECRET_HEADERS: Final = frozenset(
     {"authorization", "cookie", "set-cookie", "x-amz-security-token"}
@@ -63,3 +72,15 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
         key: (REDACTED if key.lower() in _SECRET_HEADERS else value)
         for key, value in headers.items()
     }
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the value of every signing query parameter replaced by ``REDACTED``.
+
+    For strings that came from the network (an error page echoing the presigned
+    URL, an aiohttp message quoting a ``Location`` header) before they reach an
+    exception message or a log. Text without such a parameter is returned as is.
+    """
+    if "=" not in text and "%3" not in text:
+        return text
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)

@@ -6,13 +6,16 @@ The loops that use it live in :mod:`._transport` (API calls) and
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Any, Final
 
-from attrs import field, frozen, validators
+import attrs
+from attrs import field, frozen
 
 from ._constants import (
     DEFAULT_BACKOFF_INITIAL_S,
@@ -21,9 +24,11 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_AFTER_MAX_S,
 )
+from ._errors import ConfigurationError
 
 __all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
 
+_SECONDS: Final = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "PUT", "OPTIONS"})
 _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -31,7 +36,40 @@ _RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 def _status_set(statuses: Iterable[int]) -> frozenset[int]:
     # A typed converter: ``converter=frozenset`` left an unbound TypeVar in
     # ``__init__``, so ``RetryPolicy(retry_statuses={503})`` failed mypy.
-    return frozenset(statuses)
+    try:
+        result = frozenset(statuses)
+    except TypeError:
+        raise ConfigurationError(
+            f"retry_statuses must be a collection of HTTP statuses, got {statuses!r}"
+        ) from None
+    for status in result:
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ConfigurationError(
+                f"retry_statuses must hold HTTP statuses (100-599), got {status!r}"
+            )
+    return result
+
+
+def _number(
+    low: float, high: float = math.inf, *, integer: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a finite number in ``[low, high]``, else ConfigurationError."""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (integer and not isinstance(value, int))
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            kind = "an integer" if integer else "a number"
+            bound = f"between {low:g} and {high:g}" if high != math.inf else f"at least {low:g}"
+            raise ConfigurationError(
+                f"RetryPolicy.{attribute.name} must be {kind} {bound}, got {value!r}"
+            )
+
+    return check
 
 
 @frozen(kw_only=True)
@@ -39,6 +77,8 @@ class RetryPolicy:
     """How failed requests are retried. Immutable; share one across clients freely.
 
     - ``max_retries``: retries after the first attempt (0 disables retrying).
+      Every value is checked at construction: a negative, non-finite or
+      non-numeric one raises :class:`ConfigurationError`.
     - Connection errors, timeouts and statuses in ``retry_statuses`` (408, 429
       and 5xx by default) are retried, on idempotent methods only (GET, DELETE…).
       A POST is never retried after it may have reached Bird.
@@ -55,14 +95,12 @@ class RetryPolicy:
         no_retries = RetryPolicy.disabled()
     """
 
-    max_retries: int = field(default=DEFAULT_MAX_RETRIES, validator=validators.ge(0))
-    backoff_initial_s: float = field(default=DEFAULT_BACKOFF_INITIAL_S, validator=validators.ge(0))
-    backoff_max_s: float = field(default=DEFAULT_BACKOFF_MAX_S, validator=validators.ge(0))
-    backoff_multiplier: float = field(
-        default=DEFAULT_BACKOFF_MULTIPLIER, validator=validators.ge(1)
-    )
-    jitter: float = field(default=1.0, validator=[validators.ge(0), validators.le(1)])
-    retry_after_max_s: float = field(default=DEFAULT_RETRY_AFTER_MAX_S, validator=validators.ge(0))
+    max_retries: int = field(default=DEFAULT_MAX_RETRIES, validator=_number(0, integer=True))
+    backoff_initial_s: float = field(default=DEFAULT_BACKOFF_INITIAL_S, validator=_number(0))
+    backoff_max_s: float = field(default=DEFAULT_BACKOFF_MAX_S, validator=_number(0))
+    backoff_multiplier: float = field(default=DEFAULT_BACKOFF_MULTIPLIER, validator=_number(1))
+    jitter: float = field(default=1.0, validator=_number(0, 1))
+    retry_after_max_s: float = field(default=DEFAULT_RETRY_AFTER_MAX_S, validator=_number(0))
     retry_statuses: frozenset[int] = field(default=_RETRY_STATUSES, converter=_status_set)
 
     @classmethod
@@ -112,19 +150,17 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(int(text))
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
+    # ASCII digits only: float() and int() accept other scripts' digits ("٣")
+    # and str.isdigit() is true for "²", which int() refuses.
+    if _SECONDS.fullmatch(text):
+        return float(text)
+    if not text.isascii():
+        return None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        reference = now or datetime.now(UTC)
+        return max(0.0, (when - reference).total_seconds())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    reference = now or datetime.now(UTC)
-    return max(0.0, (when - reference).total_seconds())

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from attrs import frozen
 
+from . import _paths
 from . import _protocol as proto
 from ._constants import (
     DEFAULT_TRANSCRIPTION_LOCALE,
@@ -261,14 +262,20 @@ def check_wait_options(
 
 
 def transcript_target(transcription_id: str, path: str | Path | None, fmt: str) -> Path:
-    """The file to write: ``path``, or ``<path>/<id>.<fmt>`` when it is a folder."""
-    name = f"{Path(transcription_id).name}.{fmt}"
-    if path is None:
-        return Path(name).absolute()
-    target = Path(path)
-    if str(path).endswith(("/", "\\")) or target.is_dir():
-        target = target / name
-    return target.absolute()
+    """The file to write: ``path``, or ``<path>/<id>.<fmt>`` when it is a folder.
+
+    Raises :class:`UnsafePathError` when the id would not make one safe file
+    name, or the file would land outside the folder.
+    """
+    if path is not None:
+        target = Path(path)
+        if "\x00" in str(path):
+            return _paths.check_local_path(target, what="transcript path")
+        if not _paths.names_a_folder(path):
+            return _paths.check_local_path(target.absolute(), what="transcript path")
+    folder = Path(path if path is not None else ".").absolute()
+    name = _paths.file_name(transcription_id, fmt, what="transcript file name")
+    return _paths.check_inside(folder, folder / name, what="transcript file name")
 
 
 @frozen(kw_only=True)
@@ -420,17 +427,25 @@ class TranscriptionEngine:
                 ok=(200, *_REDIRECT_STATUSES),
                 allow_redirects=False,
                 accept=_ACCEPT[fmt],
+                max_body_bytes=MAX_TRANSCRIPT_BYTES,
             )
         except NotFoundError as exc:
             raise await self._explain_404(transcription_id, exc) from exc
         if response.status == 200:
             return response.body
         return proto.validate_media_location(
-            response.headers.get("Location"), api_url=api.url(path)
+            response.headers.get("Location"),
+            api_url=api.url(path),
+            allow_insecure=self.client.allow_insecure_storage,
         )
 
     async def fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
         """The transcript's bytes, from the API's body or from storage."""
+        # aclose() stops it with ClientClosedError.
+        async with self.client._transport.inflight.guard():
+            return await self._fetch(transcription_id, fmt)
+
+    async def _fetch(self, transcription_id: str, fmt: TranscriptFormat) -> bytes:
         located = await self._locate(transcription_id, fmt)
         if isinstance(located, bytes):
             return located
@@ -536,6 +551,17 @@ class TranscriptionEngine:
             )
 
     async def download(
+        self,
+        transcription_id: str,
+        path: str | Path | None,
+        *,
+        fmt: TranscriptFormat,
+        overwrite: bool,
+    ) -> TranscriptionDownloadResult:
+        async with self.client._transport.inflight.guard():
+            return await self._download(transcription_id, path, fmt=fmt, overwrite=overwrite)
+
+    async def _download(
         self,
         transcription_id: str,
         path: str | Path | None,

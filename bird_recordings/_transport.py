@@ -24,9 +24,14 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     BirdRecordingsError,
+    ClientClosedError,
     ConfigurationError,
     InvalidArgumentError,
+    InvalidMediaURLError,
+    ResponseValidationError,
+    UnexpectedError,
 )
+from ._inflight import InFlight
 from ._redact import redact_url
 
 __all__ = ["RawResponse", "StreamResponse", "Transport", "map_errors"]
@@ -42,6 +47,8 @@ _FOREIGN: Final = (aiohttp.ClientError, OSError, TimeoutError)
 def translate(exc: BaseException, url: str, what: str) -> BirdRecordingsError:
     """Our exception for an aiohttp/OS error; raise it ``from exc``."""
     if isinstance(exc, aiohttp.InvalidURL):
+        if what.startswith("media"):
+            return InvalidMediaURLError(f"{what}: invalid URL: {redact_url(url)}")
         return InvalidArgumentError(f"invalid URL: {redact_url(url)}")
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return APITimeoutError(f"{what} timed out", url=url)
@@ -137,6 +144,9 @@ class Transport:
             _check_borrowed_session(session)
         self._session = session
         self.owns_session = session is None
+        # Requests and transfers in flight, stopped by close(); a borrowed session
+        # is watched, since its owner may close it under us.
+        self.inflight = InFlight(None if session is None else self._borrowed_session_closed)
         self._pool_size = pool_size
         self._trace_configs = list(trace_configs or ())
         self.user_agent = user_agent
@@ -176,8 +186,13 @@ class Transport:
             read_bufsize=2**18,
         )
 
+    def _borrowed_session_closed(self) -> bool:
+        return self._session is not None and self._session.closed
+
     async def close(self) -> None:
-        """Close the session if we own it; leave a borrowed one alone."""
+        """Stop the work in flight (it fails with :class:`ClientClosedError`), then
+        close the session if we own it; a borrowed one is left alone."""
+        await self.inflight.stop()
         if self.owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -194,6 +209,28 @@ class Transport:
         max_body_bytes: int | None = None,
     ) -> RawResponse:
         """Send one API request and read its whole (small) body."""
+        async with self.inflight.guard():
+            return await self._send(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json_body=json_body,
+                allow_redirects=allow_redirects,
+                max_body_bytes=max_body_bytes,
+            )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        json_body: object,
+        allow_redirects: bool,
+        max_body_bytes: int | None,
+    ) -> RawResponse:
         try:
             async with self.session.request(
                 method,
@@ -209,10 +246,15 @@ class Transport:
                 if max_body_bytes is None:
                     body = await response.read()
                 else:
-                    body = await response.content.read(max_body_bytes)
+                    body = await _read_at_most(response, max_body_bytes, method, url)
                 return RawResponse(response.status, response.headers, body)
         except _FOREIGN as exc:
             raise translate(exc, url, f"{method} request") from exc
+        except BirdRecordingsError:
+            raise
+        except (ValueError, UnicodeError, RuntimeError) as exc:
+            # A URL aiohttp/yarl cannot encode, or a session closed under us.
+            raise _setup_error(self._session, exc, url, f"{method} request") from exc
 
     @asynccontextmanager
     async def stream(
@@ -223,16 +265,21 @@ class Transport:
         The URL is sent as given (``encoded=True``): a presigned URL's
         signature covers its exact query string.
         """
-        with map_errors(url, "media request"):
-            context = self.session.get(
-                yarl.URL(url, encoded=True),
-                headers=headers,
-                allow_redirects=False,
-                timeout=self.media_timeout,
-                auto_decompress=False,
-                raise_for_status=False,
-            )
-            response = await context.__aenter__()
+        try:
+            with map_errors(url, "media request"):
+                context = self.session.get(
+                    yarl.URL(url, encoded=True),
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self.media_timeout,
+                    auto_decompress=False,
+                    raise_for_status=False,
+                )
+                response = await context.__aenter__()
+        except BirdRecordingsError:
+            raise
+        except (ValueError, UnicodeError, RuntimeError) as exc:
+            raise _setup_error(self._session, exc, url, "media request") from exc
         try:
             yield StreamResponse(response, url)
         finally:
@@ -242,6 +289,45 @@ class Transport:
                 response.release()
             else:
                 response.close()
+
+
+async def _read_at_most(
+    response: aiohttp.ClientResponse, limit: int, method: str, url: str
+) -> bytes:
+    """The whole body, or :class:`ResponseValidationError` as soon as it exceeds ``limit``."""
+    announced = response.content_length
+    if announced is None or announced <= limit:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await response.content.readany():
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    raise ResponseValidationError(
+        f"{method} {redact_url(url)}: the response body is larger than {limit} bytes",
+        errors=(f"body larger than {limit} bytes @ $",),
+    )
+
+
+def _setup_error(
+    session: aiohttp.ClientSession | None, exc: Exception, url: str, what: str
+) -> BirdRecordingsError:
+    """Ours for an error raised while aiohttp prepared a request."""
+    if session is None or session.closed:
+        return ClientClosedError(
+            f"{what}: the aiohttp session is closed (the client, or the owner of a "
+            "borrowed session, closed it)"
+        )
+    if isinstance(exc, RuntimeError):
+        return UnexpectedError(f"{what} failed: {type(exc).__name__}: {exc} ({redact_url(url)})")
+    if what.startswith("media"):
+        return InvalidMediaURLError(
+            f"{what}: cannot send a request to {redact_url(url)} ({type(exc).__name__})"
+        )
+    return InvalidArgumentError(f"{what}: invalid URL {redact_url(url)} ({type(exc).__name__})")
 
 
 def _check_borrowed_session(session: aiohttp.ClientSession) -> None:

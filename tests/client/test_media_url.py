@@ -81,3 +81,29 @@ async def test_a_recording_that_is_not_available_sends_nothing(
     with pytest.raises(br.RecordingNotAvailableError):
         await no_retry_client.get_media_url(rec)
     assert count(aioresponses_compat) == 0
+
+
+@pytest.mark.parametrize(
+    "location", ["http://127.0.0.1:9000/rec.mp3", "http://localhost/rec.mp3", "http://s3.test/x"]
+)
+async def test_plain_http_storage_behind_an_https_api_needs_the_opt_in(
+    fake_clock: Any, aioresponses_compat: Any, location: str
+) -> None:
+    from tests.conftest import ACCESS_KEY, BASE_URL, WORKSPACE
+
+    assert BASE_URL.startswith("https://")
+    for allow in (False, True):
+        aioresponses_compat.get(mp3_url(), status=307, headers={"Location": location})
+        async with br.RecordingsClient(
+            ACCESS_KEY,
+            WORKSPACE,
+            base_url=BASE_URL,
+            clock=fake_clock,
+            retry=br.RetryPolicy.disabled(),
+            allow_insecure_storage=allow,
+        ) as client:
+            if allow:
+                assert (await client.get_media_url(REAL_ID)).url == location
+            else:
+                with pytest.raises(br.InvalidMediaURLError, match="allow_insecure_storage"):
+                    await client.get_media_url(REAL_ID)

@@ -339,15 +339,56 @@ def test_media_url_from_string() -> None:
     [
         (SIGNED, "https://api.bird.com"),
         ("HTTPS://b.test/o.mp3", "https://api.bird.com"),
-        ("http://localhost:9000/o.mp3", "https://api.bird.com"),
-        ("http://media.localhost/o.mp3", "https://api.bird.com"),
-        ("http://127.0.0.1:9000/o.mp3", "https://api.bird.com"),
-        ("http://[::1]:9000/o.mp3", "https://api.bird.com"),
+        ("https://my_bucket.s3.amazonaws.com:443/o.mp3?a=%2F", "https://api.bird.com"),
+        ("https://[2001:db8::1]/o.mp3", "https://api.bird.com"),
+        ("http://127.0.0.1:9000/o.mp3", "http://127.0.0.1:8000"),
         ("http://storage.cluster.local/o.mp3", "http://api.cluster.local"),
     ],
 )
 def test_validate_media_location_accepts(location: str, api_url: str) -> None:
     assert validate_media_location(location, api_url=api_url) == location
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://localhost:9000/o.mp3",
+        "http://media.localhost/o.mp3",
+        "http://127.0.0.1:9000/o.mp3",
+        "http://[::1]:9000/o.mp3",
+        "http://evil.test/o.mp3",
+    ],
+)
+def test_plain_http_storage_needs_an_http_api_or_the_opt_in(location: str) -> None:
+    with pytest.raises(br.InvalidMediaURLError, match="allow_insecure_storage"):
+        validate_media_location(location, api_url="https://api.bird.com")
+    assert (
+        validate_media_location(location, api_url="https://api.bird.com", allow_insecure=True)
+        == location
+    )
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://b.test\\@evil.test/o.mp3",
+        "https://b.test:99999/o.mp3",
+        "https://b.test:abc/o.mp3",
+        "https://b.test:0/o.mp3",
+        "https://b..test/o.mp3",
+        "https://.b.test/o.mp3",
+        "https://" + "a" * 64 + ".test/o.mp3",
+        "https://b.test/o.mp3\r\nX-Injected: 1",
+        "https://b.test/o\x00.mp3",
+        "https://bücher.test/o.mp3",
+        "https://b.test/o.mp3 ",
+        "https://[::1/o.mp3",
+        "https://[not-an-ip]/o.mp3",
+    ],
+)
+def test_validate_media_location_refuses_malformed_urls_with_our_error(location: str) -> None:
+    with pytest.raises(br.InvalidMediaURLError):
+        validate_media_location(location, api_url="https://api.bird.com", recording_id="r1")
 
 
 @pytest.mark.parametrize(
@@ -362,6 +403,7 @@ def test_validate_media_location_accepts(location: str, api_url: str) -> None:
         ("ftp://b.test/o.mp3", "only https"),
         ("file:///etc/passwd", "not an absolute URL"),
         ("http://[::1/o.mp3", "not a URL"),
+        ("https://b.test:99999/o.mp3", "not a URL"),
     ],
 )
 def test_validate_media_location_rejects(location: str | None, match: str) -> None:

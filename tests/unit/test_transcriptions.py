@@ -147,7 +147,11 @@ def test_targets(tmp_path: Path) -> None:
     assert transcript_target("t1", tmp_path, "vtt") == tmp_path / "t1.vtt"
     assert transcript_target("t1", tmp_path / "x.srt", "srt") == tmp_path / "x.srt"
     assert transcript_target("t1", f"{tmp_path}/new/", "txt") == tmp_path / "new" / "t1.txt"
-    assert transcript_target("../t1", None, "txt").name == "t1.txt"
+    # A name is one safe component or nothing: "../t1" is refused, not trimmed.
+    with pytest.raises(br.UnsafePathError):
+        transcript_target("../t1", None, "txt")
+    with pytest.raises(br.UnsafePathError):
+        transcript_target("t1", tmp_path / "a\x00b.txt", "txt")
 
 
 def test_references() -> None:
