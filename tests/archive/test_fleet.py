@@ -226,3 +226,14 @@ def test_archive_run_without_a_broker_gives_the_same_sink_as_the_fleet(
     assert done.returncode == 0, done.stderr
     assert _tree(by_run) == _tree(by_fleet)
     assert len(_tree(by_run)) == 2 * len(_available(running))
+
+
+def test_a_sink_that_refuses_for_good_fails_the_task_without_retries(fleet: Fleet) -> None:
+    shard = _plan()[3]
+    result = fleet.app.signature(
+        TASK, args=(shard.to_dict(), f"s3://no-such-bucket-{free_port()}/x")
+    ).apply_async()
+    result.get(timeout=RESULT_TIMEOUT_S, propagate=False)
+    assert result.state == "FAILURE"
+    assert type(result.result).__name__ == "SinkError"
+    assert "NoSuchBucket" in str(result.result)
