@@ -72,5 +72,9 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
-    session.install("-e", ".[cli]")
+    session.install("-e", ".[cli,s3,celery]", "moto[server]>=5", "boto3")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
+    if not session.posargs:
+        # Archiving: S3Sink against DirectorySink (1 GiB), then a fleet of two workers.
+        session.run("python", "-m", "tests.benchmarks.archive")
+        session.run("python", "-m", "tests.benchmarks.archive", "--fleet", "3000")
