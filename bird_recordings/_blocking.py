@@ -62,7 +62,11 @@ class BlockingRecordingsClient:
     ``with`` block.
 
     The arguments are those of :class:`RecordingsClient` (a borrowed
-    ``session`` is not accepted: it would belong to another loop).
+    ``session`` is not accepted: it would belong to another loop), plus
+    ``rate_limiter_factory``: a function called on the loop thread whose result
+    becomes the client's ``rate_limiter`` (a shared Redis budget must be
+    created on the loop that uses it); the instance owns that limiter and
+    closes it (``aclose()``) in :meth:`close`.
 
     Raises:
         ConfigurationError: as :class:`RecordingsClient`.
@@ -74,7 +78,12 @@ class BlockingRecordingsClient:
                 client.download_recording(rec, "recordings/")
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        rate_limiter_factory: Callable[[], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         if kwargs.get("session") is not None:
             raise InvalidArgumentError(
                 "BlockingRecordingsClient creates its own session on its own loop"
@@ -88,14 +97,29 @@ class BlockingRecordingsClient:
         )
         self._thread.start()
 
+        self._owned: list[Any] = []
+
         async def create() -> RecordingsClient:
+            if rate_limiter_factory is not None:
+                # Built on the loop thread: a Redis limiter's connections belong to this loop.
+                limiter = rate_limiter_factory()
+                self._owned.append(limiter)
+                kwargs["rate_limiter"] = limiter
             return RecordingsClient(*args, **kwargs)
 
         try:
             self._client = self._submit(create())
         except BaseException:
+            self._submit(self._close_owned())
             self._stop_loop()
             raise
+
+    async def _close_owned(self) -> None:
+        owned, self._owned = self._owned, []
+        for thing in owned:
+            close = getattr(thing, "aclose", None)
+            if close is not None:
+                await close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -183,7 +207,10 @@ class BlockingRecordingsClient:
         if os.getpid() != self._pid:
             return  # the thread does not exist in a forked child
         try:
-            self._submit(self._client.aclose())
+            try:
+                self._submit(self._client.aclose())
+            finally:
+                self._submit(self._close_owned())
         finally:
             self._stop_loop()
 
