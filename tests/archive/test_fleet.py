@@ -36,6 +36,7 @@ class Fleet:
     running: EmulatorThread
     workers: CeleryWorkers
     moto: MotoServer
+    broker: str
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer) -> 
         )
         try:
             workers.start(app.control)
-            yield Fleet(app, running, workers, moto_server)
+            yield Fleet(app, running, workers, moto_server, redis.url)
         finally:
             workers.stop()
             app.close()
@@ -135,9 +136,9 @@ def test_every_recording_once_then_nothing_then_the_late_one(fleet: Fleet, tmp_p
     assert (tmp_path / f"{late.id}.mp3").read_bytes() == running.emu.media_bytes(late.id)
 
 
-def _wait_for(condition: Any, what: str) -> Any:
+def _wait_for(condition: Any, what: str, timeout_s: float = START_TIMEOUT_S) -> Any:
     """Poll an external server (moto, a status object) until ``condition()`` is truthy."""
-    deadline = time.monotonic() + START_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
@@ -237,3 +238,41 @@ def test_a_sink_that_refuses_for_good_fails_the_task_without_retries(fleet: Flee
     assert result.state == "FAILURE"
     assert type(result.result).__name__ == "SinkError"
     assert "NoSuchBucket" in str(result.result)
+
+
+def test_archive_submit_enqueues_the_plan_and_status_follows_it(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    running = fleet.running
+    plan = _plan()[:8]
+    env = {**os.environ, **running.env(), "PYTHONPATH": str(Path(__file__).parents[2])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bird_recordings", "archive", *args],
+            env=env, capture_output=True, text=True, timeout=RESULT_TIMEOUT_S, check=False,
+        )  # fmt: skip
+
+    window = ("--since", plan[0].start.isoformat(), "--until", plan[-1].end.isoformat())
+    submitted = cli("submit", *window, "--shard", "1d", "--to", str(tmp_path),
+                    "--broker", fleet.broker, "--json")  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert [line["shard"] for line in map(json.loads, submitted.stdout.splitlines())] == [
+        s.id for s in plan
+    ]
+
+    def finished() -> dict[str, Any] | None:
+        status = cli("status", "--to", str(tmp_path), "--json")
+        counts: dict[str, Any] = json.loads(status.stdout)
+        return counts if counts["done"] == len(plan) else None
+
+    counts = _wait_for(finished, "the submitted shards", RESULT_TIMEOUT_S)
+    inside = [
+        r for r in _available(running).values() if any(s.contains(r.created_at) for s in plan)
+    ]
+    assert counts["queued"] == counts["running"] == counts["failed"] == 0
+    assert counts["archived"] == len(inside)
+    assert len(_tree(tmp_path)) == 2 * len(inside)
