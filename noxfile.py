@@ -27,6 +27,7 @@ TEST_DEPS = [
     "httpx>=0.27",
     "moto[server]>=5",
     "boto3",
+    "opentelemetry-sdk>=1.20",
 ]
 
 
@@ -62,7 +63,9 @@ def typing(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
-    session.install("-e", ".[cli,s3,celery]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6")
+    session.install(
+        "-e", ".[cli,s3,celery,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+    )
     for builder in ("html", "doctest"):
         session.run(
             "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"

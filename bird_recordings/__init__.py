@@ -18,6 +18,7 @@ from ._blocking import BlockingMediaStream, BlockingRecordingsClient
 from ._bulk import RecordingOutcome
 from ._client import RecordingsClient
 from ._clock import Clock, SystemClock
+from ._converter import to_dict, to_json
 from ._download import (
     DownloadOutcome,
     DownloadProgress,
@@ -42,6 +43,7 @@ from ._errors import (
     MediaURLExpiredError,
     NotFoundError,
     PermissionDeniedError,
+    RangeNotSatisfiableError,
     RateLimitError,
     RecordingNotAvailableError,
     ResponseValidationError,
@@ -53,10 +55,14 @@ from ._errors import (
     UnexpectedError,
     UnprocessableEntityError,
     UnsafePathError,
+    WebhookSignatureError,
 )
+from ._hooks import Hooks, SpanHandle
 from ._models import (
+    Call,
     CallRecording,
     CallRecordingPage,
+    CallStatus,
     ClientStats,
     Contact,
     Direction,
@@ -73,6 +79,8 @@ from ._models import (
     Transcription,
     TranscriptionPage,
     TranscriptionStatus,
+    VoiceEvent,
+    VoiceEventType,
 )
 from ._pagination import AsyncPager
 from ._redact import redact_url
@@ -94,8 +102,10 @@ __all__ = [
     "BirdRecordingsError",
     "BlockingMediaStream",
     "BlockingRecordingsClient",
+    "Call",
     "CallRecording",
     "CallRecordingPage",
+    "CallStatus",
     "ClientClosedError",
     "ClientStats",
     "Clock",
@@ -107,6 +117,7 @@ __all__ = [
     "DownloadProgress",
     "DownloadResult",
     "FileWriteError",
+    "Hooks",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
@@ -119,6 +130,7 @@ __all__ = [
     "Party",
     "PartyNumber",
     "PermissionDeniedError",
+    "RangeNotSatisfiableError",
     "RateLimitError",
     "Recording",
     "RecordingNotAvailableError",
@@ -131,6 +143,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "SpanHandle",
     "StorageError",
     "StorageMetrics",
     "SystemClock",
@@ -144,8 +157,13 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsafePathError",
+    "VoiceEvent",
+    "VoiceEventType",
+    "WebhookSignatureError",
     "__version__",
     "redact_url",
+    "to_dict",
+    "to_json",
 ]
 
 # Public names report the package as their module, as httpx's do: a traceback

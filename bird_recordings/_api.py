@@ -19,6 +19,7 @@ from ._clock import Clock
 from ._constants import LOGGER_NAME, MAX_API_BODY_BYTES
 from ._converter import structure
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
+from ._hooks import NO_HOOKS, AttributeValue, Hooks
 from ._limits import RateLimiter
 from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
 from ._redact import REDACTED, redact_url
@@ -59,6 +60,8 @@ class APIRequester:
         # presigned URL expiry is judged on the server's clock, not a skewed local one.
         self.server_clock_offset_s = 0.0
         self._last_date: str | None = None
+        #: Instrumentation (tracing); the default reports nothing.
+        self.hooks: Hooks = NO_HOOKS
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path."""
@@ -79,6 +82,61 @@ class APIRequester:
         return body.replace(secret, REDACTED.encode()) if secret else body
 
     async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        ok: tuple[int, ...] = (200,),
+        recording_id: str | None = None,
+        allow_redirects: bool = True,
+        accept: str | None = None,
+        max_body_bytes: int = MAX_API_BODY_BYTES,
+    ) -> RawResponse:
+        """:meth:`_send`, in a ``bird_recordings.api`` span when hooks are installed."""
+        hooks = self.hooks
+        if hooks is NO_HOOKS:
+            return await self._send(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                ok=ok,
+                recording_id=recording_id,
+                allow_redirects=allow_redirects,
+                accept=accept,
+                max_body_bytes=max_body_bytes,
+            )
+        attributes: dict[str, AttributeValue] = {
+            "http.request.method": method,
+            "url.full": redact_url(self.url(path)),
+        }
+        if recording_id:
+            attributes["bird.recording_id"] = recording_id
+        retries_before = self.retries_performed
+        with hooks.span("bird_recordings.api", attributes) as span:
+            try:
+                response = await self._send(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    ok=ok,
+                    recording_id=recording_id,
+                    allow_redirects=allow_redirects,
+                    accept=accept,
+                    max_body_bytes=max_body_bytes,
+                )
+            except APIStatusError as exc:
+                span.set_attribute("http.response.status_code", exc.status)
+                raise
+            finally:
+                span.set_attribute("bird.retries", self.retries_performed - retries_before)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    async def _send(
         self,
         method: str,
         path: str,
@@ -175,6 +233,8 @@ class APIRequester:
                     response.status,
                     retries + 1,
                     delay,
+                    # For handlers that show waits (the CLI's "rate-limited" note).
+                    extra={"bird_retry_status": response.status, "bird_retry_delay_s": delay},
                 )
             retries += 1
             self.retries_performed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from datetime import datetime
@@ -44,6 +45,7 @@ from ._errors import (
     InvalidArgumentError,
     as_library_error,
 )
+from ._hooks import Hooks
 from ._limits import RateLimiter
 from ._models import (
     CallRecording,
@@ -60,7 +62,7 @@ from ._models import (
 )
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy
-from ._transport import Transport
+from ._transport import SharedTransport, Transport
 
 if TYPE_CHECKING:
     from ._download import (
@@ -270,6 +272,7 @@ class RecordingsClient:
         file is removed), and ``aclose()`` returns once they have ended. Any
         later call raises :class:`ClientClosedError`. The same happens when the
         owner of a borrowed session closes it while a transfer is in flight.
+        On a view from :meth:`with_options`, only the view is closed.
         """
         self._closed = True
         try:
@@ -483,7 +486,13 @@ class RecordingsClient:
         return await self._media.get_media_url(recording)
 
     def stream_recording(
-        self, recording: RecordingRef, *, chunk_size: int | None = None
+        self,
+        recording: RecordingRef,
+        *,
+        chunk_size: int | None = None,
+        offset: int = 0,
+        end: int | None = None,
+        if_range: str | None = None,
     ) -> MediaStream:
         """Stream a recording's media without touching the disk.
 
@@ -499,13 +508,35 @@ class RecordingsClient:
             broken connection with no ETag or Last-Modified to resume safely),
             MediaChangedError: the object was replaced mid-stream.
             ClientClosedError: the client was closed while a chunk was awaited.
+            RangeNotSatisfiableError: ``offset`` is at or beyond the end (416).
+
+        A part of the object: ``offset`` is the first byte (``Range: bytes=N-``),
+        ``end`` the last one included (``bytes=N-M``); a storage cut resumes from
+        where the stream is, up to ``end``. ``if_range`` (an ETag or HTTP date, as
+        an HTTP client's ``If-Range``) goes to storage with the first request: when
+        it no longer holds, the whole object is streamed and ``media.is_partial`` is
+        false. See :class:`MediaStream` for the size, ETag and range of the stream.
         """
         from ._download import MediaStream
 
         self._ensure_open()
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise InvalidArgumentError("chunk_size must be a positive integer")
-        return MediaStream(self._media, recording, chunk_size or self.chunk_size)
+        for name, value in (("offset", offset), ("end", end)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidArgumentError(f"{name} must be an integer >= 0, got {value!r}")
+        if end is not None and end < offset:
+            raise InvalidArgumentError(f"end ({end}) must not be before offset ({offset})")
+        return MediaStream(
+            self._media,
+            recording,
+            chunk_size or self.chunk_size,
+            offset=offset,
+            end=end,
+            if_range=if_range,
+        )
 
     async def download_recording(
         self,
@@ -655,6 +686,35 @@ class RecordingsClient:
         assert found is not None
         return found
 
+    async def delete_transcription(self, transcription: TranscriptionRef) -> None:
+        """Delete a transcription (a :class:`Transcription` or its id); Bird answers 204.
+
+        ``DELETE /workspaces/{ws}/transcriptions/{id}``. The recording is not
+        touched. Deleting twice raises :class:`NotFoundError`. Like
+        :meth:`delete_recording`, this is retried on connection errors and 5xx
+        (deleting is idempotent: a retry after a lost answer gets 404).
+
+        Example::
+
+            await client.delete_transcription(transcription)
+
+        Raises:
+            InvalidArgumentError: the id is empty, ``.``, ``..`` or contains
+                ``/`` (nothing was sent).
+            NotFoundError: no such transcription.
+            UnprocessableEntityError: Bird refused the id (malformed).
+        """
+        from . import _transcriptions as tx
+
+        transcription_id = tx.transcription_id_of(transcription)
+        if transcription_id in (".", "..") or "/" in transcription_id:
+            raise InvalidArgumentError(
+                f"transcription_id must be a single id, not {transcription_id!r}"
+            )
+        api = self._requester()
+        path = tx.transcription_path(self.workspace_id, transcription_id)
+        await api.send("DELETE", path, ok=(200, 202, 204))
+
     def list_transcriptions(
         self, *, limit: int | None = None, page_token: str | None = None
     ) -> AsyncPager[Transcription, TranscriptionPage]:
@@ -787,3 +847,88 @@ class RecordingsClient:
         return await self._transcriptions.download(
             transcription_id, path, fmt=fmt, overwrite=overwrite
         )
+
+    # -- per-call options ---------------------------------------------------------
+
+    #: The client a view was made from (``None`` for a client itself).
+    _root: RecordingsClient | None = None
+
+    def with_options(
+        self, *, timeout_s: float | None = None, retry: RetryPolicy | None = None
+    ) -> RecordingsClient:
+        """A view of this client with another API timeout and/or retry policy.
+
+        The view shares this client's connection pool, rate limiters,
+        concurrency cap and media URL cache, so overrides cost nothing and the
+        limits still hold across both. Use it for one call or keep it::
+
+            patient = client.with_options(timeout_s=120, retry=br.RetryPolicy(max_retries=8))
+            rec = await patient.get_recording(recording_id)
+
+        ``retry`` applies to API calls and to storage requests of downloads made
+        through the view. Closing the view (``aclose`` or ``async with``) only
+        marks the view closed: the session stays open for this client and its
+        other views. Closing this client closes every view with it; a view then
+        raises :class:`ClientClosedError`. ``stats`` of a view count its own API
+        retries.
+
+        Raises:
+            ConfigurationError: an invalid ``timeout_s`` or ``retry``.
+        """
+        if timeout_s is not None:
+            _check_positive("timeout_s", timeout_s)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy")
+        root = self._root or self
+        view = copy.copy(self)
+        view._root = root
+        view.retry = retry or self.retry
+        view._closed = False
+        view._transport = SharedTransport(
+            root._transport,
+            api_timeout_s=timeout_s,
+            is_closed=lambda: root.is_closed,
+        )
+        if timeout_s is None:
+            view._transport.api_timeout = self._transport.api_timeout
+        parent_api = self._api
+        view._api = APIRequester(
+            transport=view._transport,
+            base_url=self.base_url,
+            authorization=parent_api._authorization,
+            retry=view.retry,
+            clock=self.clock,
+            limiter=parent_api.limiter,
+            post_limiter=parent_api.post_limiter,
+            max_concurrent_requests=1,
+        )
+        view._api._semaphore = parent_api._semaphore  # one concurrency cap for all views
+        view._api.server_clock_offset_s = parent_api.server_clock_offset_s
+        view._api.hooks = parent_api.hooks
+        from ._download import MediaEngine
+        from ._transcriptions import TranscriptionEngine
+
+        media = MediaEngine(view)
+        media.share(root._media)
+        view._media = media
+        view._transcriptions = TranscriptionEngine(view)
+        return view
+
+    # -- instrumentation ------------------------------------------------------------
+
+    @property
+    def hooks(self) -> Hooks:
+        """Where this client reports its API calls, downloads and streams (tracing).
+
+        The default reports nothing. ``bird_recordings.tracing.instrument(client)``
+        (extra ``otel``) installs OpenTelemetry spans; a :class:`Hooks` subclass
+        can feed another tracer. Views from :meth:`with_options` made afterwards
+        inherit it.
+        """
+        return self._api.hooks
+
+    @hooks.setter
+    def hooks(self, hooks: Hooks) -> None:
+        if not isinstance(hooks, Hooks):
+            raise ConfigurationError("hooks must be a bird_recordings.Hooks")
+        self._api.hooks = hooks

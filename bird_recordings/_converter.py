@@ -12,17 +12,28 @@ with 0–9 fractional digits into aware UTC datetimes, and map Bird's zero time
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from pathlib import PurePath
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import ResponseValidationError
+from ._errors import InvalidArgumentError, ResponseValidationError
 from ._models import OpenEnum
 
-__all__ = ["converter", "format_datetime", "make_converter", "parse_datetime", "structure"]
+__all__ = [
+    "converter",
+    "format_datetime",
+    "make_converter",
+    "parse_datetime",
+    "structure",
+    "to_dict",
+    "to_json",
+]
 
 T = TypeVar("T")
 
@@ -189,3 +200,79 @@ def structure(data: object, cls: type[T], *, what: str, conv: cattrs.Converter =
         raise ResponseValidationError(
             f"{what} does not match the {cls.__name__} schema: {exc}", errors=(str(exc),)
         ) from exc
+
+
+# -- models that leave the process ------------------------------------------------------
+
+
+def _format_exact(value: datetime) -> str:
+    """RFC 3339 UTC with ``Z``, keeping microseconds when there are any (no precision lost)."""
+    utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if utc.microsecond % 1000:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}Z"
+    return format_datetime(utc)
+
+
+def _make_out_converter(case: Literal["snake", "camel"]) -> cattrs.Converter:
+    """The lenient converter for :func:`to_dict`: exact times, paths as strings."""
+    conv = make_converter()
+    conv.register_unstructure_hook(datetime, _format_exact)
+    conv.register_unstructure_hook(PurePath, str)
+    if case == "snake":
+        conv.register_unstructure_hook_factory(
+            attrs.has,
+            lambda cls: make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True),
+        )
+    return conv
+
+
+_out_converters: Final = {case: _make_out_converter(case) for case in ("snake", "camel")}
+
+
+def to_dict(
+    obj: object, *, case: Literal["snake", "camel"] = "snake", exclude: Collection[str] = ()
+) -> dict[str, Any]:
+    """A model as a JSON-ready ``dict``: strings, numbers, booleans, lists and dicts.
+
+    ``case="snake"`` keys are the attribute names (``created_at``);
+    ``case="camel"`` is Bird's wire format (``createdAt``), which the converter
+    structures back into an equal model. Datetimes become RFC 3339 UTC strings
+    with ``Z``, enums their strings; fields at their default (``None``) are left
+    out, as Bird does. ``exclude`` drops top-level fields by attribute name, for
+    example ``exclude=("url",)``: a recording's ``url`` is a presigned storage URL,
+    a credential for a few minutes, and rarely belongs in your own API.
+
+    Raises:
+        InvalidArgumentError: ``obj`` is not one of the library's models.
+
+    Example::
+
+        br.to_dict(recording, exclude=("url", "room_info_url"))
+        # {"id": "5b74…", "status": "available", "created_at": "2023-10-23T15:55:08.234Z", …}
+    """
+    if not attrs.has(type(obj)):
+        raise InvalidArgumentError(
+            f"to_dict() takes one of the library's models, not {type(obj).__name__}"
+        )
+    if case not in ("snake", "camel"):
+        raise InvalidArgumentError(f"case must be 'snake' or 'camel', not {case!r}")
+    conv = _out_converters[case]
+    data: dict[str, Any] = conv.unstructure(obj)
+    for name in exclude:
+        data.pop(name if case == "snake" else to_camel(name), None)
+    return data
+
+
+def to_json(
+    obj: object,
+    *,
+    case: Literal["snake", "camel"] = "snake",
+    exclude: Collection[str] = (),
+    indent: int | None = None,
+) -> str:
+    """:func:`to_dict` as a JSON string (UTF-8 text, non-ASCII kept).
+
+    Raises:
+        InvalidArgumentError: ``obj`` is not one of the library's models.
+    """
+    return json.dumps(to_dict(obj, case=case, exclude=exclude), ensure_ascii=False, indent=indent)

@@ -49,11 +49,13 @@ from ._errors import (
     MediaChangedError,
     MediaURLExpiredError,
     NotFoundError,
+    RangeNotSatisfiableError,
     RecordingNotAvailableError,
     StorageError,
     as_library_error,
 )
 from ._files import FileSink, file_md5, settle_allocator
+from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
 from ._models import MediaURL, Recording, RecordingStatus
 from ._redact import redact_url
 from ._retry import RetryPolicy, parse_retry_after
@@ -194,13 +196,24 @@ class _Transfer:
         *,
         chunk_size: int,
         allow_restart: bool,
+        first_byte: int = 0,
+        last_byte: int | None = None,
+        if_range: str | None = None,
     ) -> None:
         self.engine = engine
         self.recording_id = recording_id
         self.media_url = media_url
         self.chunk_size = chunk_size
         self.allow_restart = allow_restart
-        self.offset = 0
+        self.offset = first_byte
+        # A byte range of the object (streams only): the first byte and the last
+        # one included (None: to the end). ``if_range`` goes with the first request
+        # until storage accepted one; if it does not hold, storage sends the whole
+        # object and the range is dropped (RFC 9110 13.1.5).
+        self.first_byte = first_byte
+        self.last_byte = last_byte
+        self.if_range = if_range
+        self.accepted = False
         self.total: int | None = None
         self.etag: str | None = None
         # Last-Modified of the first response: the resume validator (If-Range)
@@ -219,11 +232,15 @@ class _Transfer:
         headers = {"Accept-Encoding": "identity", "User-Agent": self.engine.user_agent}
         if self.probe_only:
             headers["Range"] = "bytes=0-0"
-        elif self.offset > 0:
-            headers["Range"] = f"bytes={self.offset}-"
+        elif self.offset > 0 or self.last_byte is not None:
+            last = "" if self.last_byte is None else str(self.last_byte)
+            headers["Range"] = f"bytes={self.offset}-{last}"
             if (etag := self._strong_etag()) is not None:
                 # The same object or nothing: S3 answers 412 if it changed.
                 headers["If-Match"] = etag
+            elif self.if_range and not self.accepted:
+                # The caller's validator, until storage accepted a first answer.
+                headers["If-Range"] = self.if_range
             elif self.last_modified:
                 # RFC 9110 §13.1.5: the rest if unchanged, else the whole new object (200).
                 headers["If-Range"] = self.last_modified
@@ -237,6 +254,20 @@ class _Transfer:
     def _can_resume(self) -> bool:
         """True if a Range request can be tied to the version we started with."""
         return self._strong_etag() is not None or bool(self.last_modified)
+
+    @property
+    def is_range(self) -> bool:
+        """True while a part of the object is wanted, not all of it."""
+        return self.first_byte > 0 or self.last_byte is not None
+
+    @property
+    def stop(self) -> int | None:
+        """One past the last byte wanted (``None`` until the size is known)."""
+        if self.total is None:
+            return None if self.last_byte is None else self.last_byte + 1
+        if self.last_byte is None:
+            return self.total
+        return min(self.last_byte + 1, self.total)
 
     def _expiring(self) -> bool:
         return not self.engine.is_fresh(self.media_url)
@@ -307,7 +338,7 @@ class _Transfer:
                 refreshes = await self._refresh("expires before the next request", refreshes)
             fresh = False
             url = self.media_url.url
-            if self.offset > 0 and not self.probe_only and not self._can_resume():
+            if self.accepted and self.offset > 0 and not self.probe_only and not self._can_resume():
                 # Without a validator a 206 could come from a newer object: never
                 # stitch two versions. A file starts over; a stream cannot.
                 if not self.allow_restart:
@@ -362,12 +393,21 @@ class _Transfer:
                                     continue
                                 chunk = chunk[skip:]
                                 skip = 0
+                            stop = self.stop
+                            if stop is not None and self.offset + len(chunk) >= stop:
+                                # The end of a range (or a storage that ignored it).
+                                chunk = chunk[: stop - self.offset]
+                                self.offset += len(chunk)
+                                if chunk:
+                                    yield chunk
+                                return
                             self.offset += len(chunk)
                             retries = 0
                             yield chunk
-                        if self.total is not None and self.offset < self.total:
+                        stop = self.stop
+                        if stop is not None and self.offset < stop:
                             raise APIConnectionError(
-                                f"the body ended at byte {self.offset} of {self.total}", url=url
+                                f"the body ended at byte {self.offset} of {stop}", url=url
                             )
                         if self.total is not None and self.offset > self.total:
                             raise IntegrityError(
@@ -381,6 +421,18 @@ class _Transfer:
                     retry_after = parse_retry_after(
                         response.headers.get("Retry-After"), self.engine.clock.now()
                     )
+                    unsatisfiable = status == 416 and not self.accepted and self.is_range
+                    if unsatisfiable:
+                        raise RangeNotSatisfiableError(
+                            status=status,
+                            code=s3.code,
+                            message=s3.message,
+                            url=self.media_url.url,
+                            recording_id=self.recording_id,
+                            size_bytes=proto.parse_unsatisfied_range(
+                                response.headers.get("Content-Range")
+                            ),
+                        )
                 # The failed response is closed here, before any sleep.
                 action = self._classify(status, s3)
                 if action == "done":
@@ -435,6 +487,12 @@ class _Transfer:
         """Check a 200/206 against what we have; return bytes to skip or ``"restart"``."""
         etag = response.headers.get("ETag")
         status = response.status
+        first_answer = not self.accepted
+        self.accepted = True
+        if first_answer and status == 200 and self.if_range and self.is_range:
+            # If-Range did not hold: the whole (new) object, as the client asked.
+            self.offset = self.first_byte = 0
+            self.last_byte = None
         if self.probe_only:
             if status == 206:
                 content_range = proto.parse_content_range(response.headers.get("Content-Range"))
@@ -444,13 +502,16 @@ class _Transfer:
             self.etag = etag
             return 0
         modified = response.headers.get("Last-Modified")
-        if self.offset == 0:
+        # The validators come from the first answer of this version (a ranged stream's
+        # first answer starts past byte 0); later answers must match them.
+        resuming = not first_answer and self.offset > 0
+        if not resuming:
             self.last_modified = modified
         changed = self.etag is not None and etag is not None and etag != self.etag
-        if self.offset > 0 and self._strong_etag() is not None and etag is None:
+        if resuming and self._strong_etag() is not None and etag is None:
             changed = True  # nothing ties these bytes to the version we started with
         elif (
-            self.offset > 0
+            resuming
             and self._strong_etag() is None
             and modified is not None
             and modified != self.last_modified
@@ -528,18 +589,38 @@ class MediaStream:
 
     ``size_bytes`` and ``etag`` are known once the ``async with`` block is
     entered (``None`` if the storage did not say). Iterate it for ``bytes``:
-    exactly the object, in order, across drops and URL refreshes. The
-    connection is released when the block exits.
+    exactly the object (or the asked range of it), in order, across drops and
+    URL refreshes; or :meth:`read` it. The connection is released when the
+    block exits.
+
+    For a range (``offset``/``end`` of :meth:`RecordingsClient.stream_recording`)
+    :attr:`is_partial`, :attr:`first_byte`, :attr:`last_byte` and
+    :attr:`content_length` say what an HTTP server answers: ``206`` with
+    ``Content-Range: bytes {first_byte}-{last_byte}/{size_bytes}``.
     """
 
-    def __init__(self, engine: MediaEngine, ref: RecordingRef, chunk_size: int) -> None:
+    def __init__(
+        self,
+        engine: MediaEngine,
+        ref: RecordingRef,
+        chunk_size: int,
+        *,
+        offset: int = 0,
+        end: int | None = None,
+        if_range: str | None = None,
+    ) -> None:
         self._engine = engine
         self._ref = ref
         self._chunk_size = chunk_size
+        self._offset = offset
+        self._end = end
+        self._if_range = if_range
         self._transfer: _Transfer | None = None
         self._events: AsyncIterator[bytes | _Restart] | None = None
         self._first: bytes | None = None
         self._exhausted = False
+        self._handed_out = 0
+        self._span: SpanHandle = NO_SPAN
         self.recording_id = ref.id if isinstance(ref, Recording) else str(ref)
 
     @property
@@ -555,7 +636,34 @@ class MediaStream:
     @property
     def bytes_received(self) -> int:
         """Bytes handed out so far."""
-        return self._transfer.offset if self._transfer else 0
+        return self._handed_out
+
+    @property
+    def is_partial(self) -> bool:
+        """True when the stream carries a range of the object, not all of it.
+
+        False when the range was dropped because the ``if_range`` validator no
+        longer held (the object changed: the whole new object is streamed).
+        """
+        return self._transfer.is_range if self._transfer else False
+
+    @property
+    def first_byte(self) -> int:
+        """Position in the object of the stream's first byte (0 unless a range)."""
+        return self._transfer.first_byte if self._transfer else self._offset
+
+    @property
+    def last_byte(self) -> int | None:
+        """Position of the stream's last byte, included (``None`` while the size is unknown)."""
+        stop = self._transfer.stop if self._transfer else None
+        return None if stop is None else stop - 1
+
+    @property
+    def content_length(self) -> int | None:
+        """How many bytes the whole stream carries (``None`` while the size is unknown)."""
+        if self._transfer is None or self._transfer.stop is None:
+            return None
+        return max(self._transfer.stop - self._transfer.first_byte, 0)
 
     @property
     def expected_md5(self) -> str | None:
@@ -568,10 +676,36 @@ class MediaStream:
         return self._transfer.expected_md5 if self._transfer else None
 
     async def __aenter__(self) -> MediaStream:
-        async with self._engine.transport.inflight.guard():
-            return await self._open()
+        hooks = self._engine.client._api.hooks
+        if hooks is not NO_HOOKS:
+            self._span = hooks.start_span(
+                "bird_recordings.stream",
+                {"bird.recording_id": self.recording_id, "bird.first_byte": self._offset},
+            )
+        try:
+            # aclose() stops an opening in flight (ClientClosedError).
+            async with self._engine.transport.inflight.guard():
+                return await self._enter()
+        except Exception as exc:
+            self._end_span(exc)
+            raise
+        except BaseException:
+            self._end_span(None)
+            raise
 
-    async def _open(self) -> MediaStream:
+    def _end_span(self, error: BaseException | None) -> None:
+        span, self._span = self._span, NO_SPAN
+        if span is NO_SPAN:
+            return
+        if error is not None:
+            span.record_error(error)
+        span.set_attribute("bird.bytes", self._handed_out)
+        if self._transfer is not None:
+            span.set_attribute("bird.resumes", self._transfer.counters.resumes)
+            span.set_attribute("bird.url_refreshes", self._transfer.counters.url_refreshes)
+        span.end()
+
+    async def _enter(self) -> MediaStream:
         recording_id, media_url = await self._engine.resolve(self._ref)
         self._transfer = _Transfer(
             self._engine,
@@ -579,6 +713,9 @@ class MediaStream:
             media_url,
             chunk_size=self._chunk_size,
             allow_restart=False,
+            first_byte=self._offset,
+            last_byte=self._end,
+            if_range=self._if_range,
         )
         self._events = self._transfer.events()
         try:
@@ -599,7 +736,10 @@ class MediaStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close()
+        try:
+            await self._close()
+        finally:
+            self._end_span(exc if isinstance(exc, Exception) else None)
 
     async def _close(self) -> None:
         events, self._events = self._events, None
@@ -614,11 +754,20 @@ class MediaStream:
             raise RuntimeError(
                 "use the stream inside 'async with client.stream_recording(...) as media:'"
             )
+        while True:
+            chunk = await self._next_chunk()
+            if not chunk:
+                return
+            self._handed_out += len(chunk)
+            yield chunk
+
+    async def _next_chunk(self) -> bytes:
+        """The next piece of the body; ``b""`` at its end."""
         if self._first is not None:
             first, self._first = self._first, None
-            yield first
+            return first
         if self._exhausted or self._events is None:
-            return
+            return b""
         while True:
             # Guarded step by step: aclose() stops a read in flight, never the
             # caller's own code between two chunks.
@@ -628,12 +777,31 @@ class MediaStream:
                 except StopAsyncIteration:
                     break
             assert isinstance(event, bytes)
-            yield event
+            if event:
+                return event
         self._exhausted = True
+        return b""
 
-    async def read(self) -> bytes:
-        """Read the whole remaining body into memory (only for small recordings)."""
-        return b"".join([chunk async for chunk in self])
+    async def read(self, n: int = -1) -> bytes:
+        """Read at most ``n`` bytes (``b""`` at the end), like every async stream reader.
+
+        With ``n < 0`` (the default) read the whole remaining body into memory
+        (only for small recordings). Fewer than ``n`` bytes come back when that
+        is what has arrived: call again until ``b""``.
+        """
+        if self._transfer is None:
+            raise RuntimeError(
+                "use the stream inside 'async with client.stream_recording(...) as media:'"
+            )
+        if n < 0:
+            return b"".join([chunk async for chunk in self])
+        if n == 0:
+            return b""
+        chunk = await self._next_chunk()
+        if len(chunk) > n:
+            chunk, self._first = chunk[:n], chunk[n:]
+        self._handed_out += len(chunk)
+        return chunk
 
 
 class MediaEngine:
@@ -654,6 +822,9 @@ class MediaEngine:
 
     def executor(self) -> ThreadPoolExecutor:
         """The file I/O threads, created on first use."""
+        parent: MediaEngine | None = getattr(self, "_shared_from", None)
+        if parent is not None:
+            return parent.executor()
         if self._executor is None:
             settle_allocator()
             self._executor = ThreadPoolExecutor(
@@ -661,8 +832,20 @@ class MediaEngine:
             )
         return self._executor
 
+    def share(self, parent: MediaEngine) -> None:
+        """Use ``parent``'s URL cache, in-flight refreshes and I/O threads (client views).
+
+        The threads stay ``parent``'s: :meth:`close` leaves them to it.
+        """
+        self._inflight = parent._inflight
+        self._latest = parent._latest
+        self.counters = parent.counters
+        self._shared_from = parent
+
     def close(self) -> None:
         """Stop the I/O threads (pending work finishes)."""
+        if getattr(self, "_shared_from", None) is not None:
+            return
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=True)
@@ -857,18 +1040,33 @@ class MediaEngine:
         chunk_size: int | None = None,
         _overall: _Overall | None = None,
     ) -> DownloadResult:
+        """:meth:`_download`, in a ``bird_recordings.download`` span when hooks are installed."""
+        hooks = self.client._api.hooks
+        call = functools.partial(
+            self._download,
+            ref,
+            path,
+            overwrite=overwrite,
+            progress=progress,
+            verify_md5=verify_md5,
+            fsync=fsync,
+            chunk_size=chunk_size,
+            _overall=_overall,
+        )
         # aclose() stops it (ClientClosedError) and waits until its file is cleaned up.
         async with self.transport.inflight.guard():
-            return await self._download(
-                ref,
-                path,
-                overwrite=overwrite,
-                progress=progress,
-                verify_md5=verify_md5,
-                fsync=fsync,
-                chunk_size=chunk_size,
-                _overall=_overall,
-            )
+            if hooks is NO_HOOKS:
+                return await call()
+            recording_id = ref.id if isinstance(ref, Recording) else str(ref)
+            with hooks.span(
+                "bird_recordings.download", {"bird.recording_id": recording_id}
+            ) as span:
+                result = await call()
+                span.set_attribute("bird.bytes", result.size_bytes)
+                span.set_attribute("bird.resumes", result.resumes)
+                span.set_attribute("bird.url_refreshes", result.url_refreshes)
+                span.set_attribute("bird.restarts", result.restarts)
+                return result
 
     async def _download(
         self,

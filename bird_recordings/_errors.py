@@ -33,6 +33,7 @@ __all__ = [
     "MediaURLExpiredError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RangeNotSatisfiableError",
     "RateLimitError",
     "RecordingNotAvailableError",
     "ResponseValidationError",
@@ -44,6 +45,7 @@ __all__ = [
     "UnexpectedError",
     "UnprocessableEntityError",
     "UnsafePathError",
+    "WebhookSignatureError",
     "as_library_error",
     "error_class_for_status",
 ]
@@ -422,3 +424,41 @@ def as_library_error(exc: Exception, what: str) -> BirdRecordingsError:
         error = UnexpectedError(f"{what}: {type(exc).__name__}: {redact_text(str(exc))}")
     error.__cause__ = exc
     return error
+
+
+class RangeNotSatisfiableError(StorageError):
+    """The byte range asked of :meth:`RecordingsClient.stream_recording` lies beyond the
+    object (storage answered 416).
+
+    ``size_bytes`` is the object's size when storage said it (``Content-Range:
+    bytes */<size>``), else ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str,
+        url: str | None = None,
+        recording_id: str | None = None,
+        size_bytes: int | None = None,
+    ) -> None:
+        self.size_bytes = size_bytes
+        super().__init__(
+            status=status, code=code, message=message, url=url, recording_id=recording_id
+        )
+
+
+class WebhookSignatureError(BirdRecordingsError):
+    """A webhook delivery failed verification (:func:`bird_recordings.webhooks.verify`).
+
+    ``reason`` says which check failed (``missing-signature``, ``missing-timestamp``,
+    ``bad-timestamp``, ``stale-timestamp``, ``bad-base64``, ``bad-length``,
+    ``mismatch``); neither it nor the message reveals the key or the expected
+    signature.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)

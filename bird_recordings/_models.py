@@ -15,8 +15,10 @@ from attrs import field, frozen
 from ._redact import redact_url
 
 __all__ = [
+    "Call",
     "CallRecording",
     "CallRecordingPage",
+    "CallStatus",
     "ClientStats",
     "Contact",
     "Direction",
@@ -33,6 +35,8 @@ __all__ = [
     "Transcription",
     "TranscriptionPage",
     "TranscriptionStatus",
+    "VoiceEvent",
+    "VoiceEventType",
 ]
 
 
@@ -335,3 +339,74 @@ class ClientStats:
     resumes: int = 0
     url_refreshes: int = 0
     restarts: int = 0
+
+
+class CallStatus(OpenEnum):
+    """Status of a call in Bird's voice webhooks (``voice.inbound``/``voice.outbound``).
+
+    :attr:`ACCEPTED` occurs for outbound calls only. The end states are
+    :attr:`COMPLETED`, :attr:`NO_ANSWER`, :attr:`BUSY` and :attr:`FAILED`.
+    """
+
+    ACCEPTED = "accepted"
+    STARTING = "starting"
+    RINGING = "ringing"
+    ONGOING = "ongoing"
+    COMPLETED = "completed"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        """True for completed, no-answer, busy and failed (an unknown value is not final)."""
+        return self in (
+            CallStatus.COMPLETED,
+            CallStatus.NO_ANSWER,
+            CallStatus.BUSY,
+            CallStatus.FAILED,
+        )
+
+
+class VoiceEventType(OpenEnum):
+    """The ``event`` of a voice webhook delivery."""
+
+    INBOUND = "voice.inbound"
+    OUTBOUND = "voice.outbound"
+
+
+@frozen(kw_only=True)
+class Call:
+    """The call a voice webhook is about (the delivery's ``payload``).
+
+    Bird's payload is the Call object of ``GET …/channels/{ch}/calls/{call}``; only
+    ``id`` and ``status`` are required. The fields below are read when they have
+    the expected type and left ``None`` otherwise; :attr:`VoiceEvent.payload`
+    holds everything Bird sent.
+    """
+
+    id: str
+    status: CallStatus
+    channel_id: str | None = None
+    direction: str | None = None
+    type: str | None = None
+    duration: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@frozen(kw_only=True)
+class VoiceEvent:
+    """One voice lifecycle webhook delivery from Bird, verified and parsed.
+
+    ``event`` is ``voice.inbound`` or ``voice.outbound`` (unknown values kept),
+    ``call`` the typed call, ``payload`` the payload as Bird sent it (decoded
+    JSON), ``request_id`` the ``messagebird-request-id`` of the delivery.
+    """
+
+    event: VoiceEventType
+    call: Call
+    service: str | None = None
+    request_id: str | None = None
+    payload: dict[str, Any] = field(factory=dict, repr=False)

@@ -489,3 +489,12 @@ def expected_md5(etag: str | None, headers: Mapping[str, str]) -> str | None:
     ):
         return None
     return is_md5_etag(etag)
+
+
+_UNSATISFIED_RANGE: Final = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_unsatisfied_range(value: str | None) -> int | None:
+    """The size in a 416's ``Content-Range: bytes */<size>``; ``None`` if absent or malformed."""
+    match = _UNSATISFIED_RANGE.match(value or "")
+    return int(match.group(1)) if match else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Final
 
@@ -34,7 +34,7 @@ from ._errors import (
 from ._inflight import InFlight
 from ._redact import redact_url
 
-__all__ = ["RawResponse", "StreamResponse", "Transport", "map_errors"]
+__all__ = ["RawResponse", "SharedTransport", "StreamResponse", "Transport", "map_errors"]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
@@ -338,3 +338,42 @@ def _check_borrowed_session(session: aiohttp.ClientSession) -> None:
             "Authorization header); they would be sent to the storage origin too. "
             "Pass a session without them: the client adds Bird's key to each API request."
         )
+
+
+class SharedTransport(Transport):
+    """A :class:`Transport` that uses another one's session (its connection pool) with
+    its own API timeout; closing it leaves the session alone. For client views.
+    """
+
+    def __init__(
+        self, parent: Transport, *, api_timeout_s: float | None, is_closed: Callable[[], bool]
+    ) -> None:
+        self.__dict__.update(parent.__dict__)
+        self._parent = parent
+        self._is_closed = is_closed
+        self.owns_session = False
+        if api_timeout_s is not None:
+            self.api_timeout = aiohttp.ClientTimeout(
+                total=api_timeout_s, sock_connect=parent.api_timeout.sock_connect
+            )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The parent's session."""
+        return self._parent.session
+
+    @property
+    def is_open(self) -> bool:
+        """True while the parent's session is available."""
+        return self._parent.is_open
+
+    def open(self) -> None:
+        """Open the parent's session; refused once the parent client is closed."""
+        if self._is_closed():
+            raise ClientClosedError(
+                "the RecordingsClient this view was made from is closed; create a new one"
+            )
+        self._parent.open()
+
+    async def close(self) -> None:
+        """Nothing: the session belongs to the parent."""

@@ -1,13 +1,14 @@
 """The ``bird-recordings`` command line.
 
 ``bird-recordings demo`` downloads from the embedded emulator with faults on;
-``list``, ``get``, ``download``, ``sync``, ``delete``, ``metrics`` and
-``transcribe`` work on a
+``list``, ``get``, ``download``, ``sync``, ``delete``, ``metrics``,
+``transcribe`` and ``delete-transcription`` work on a
 real Bird workspace (``BIRD_ACCESS_KEY``, ``BIRD_WORKSPACE_ID``);
 ``emulator`` runs the emulator as a server. Run ``bird-recordings --help``.
 
 Exit codes: 0 all good, 1 some items failed, 2 usage or configuration error,
-130 interrupted.
+74 a local file-system error, 75 another sync holds the folder, 130 interrupted
+(SIGINT), 143 stopped (SIGTERM).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._cli.archive import cmd_archive
 from ._cli.commands import cmd_delete, cmd_download, cmd_get, cmd_list, cmd_metrics
 from ._cli.common import (
     EXIT_FAILED,
+    EXIT_FILESYSTEM,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     CLIError,
@@ -32,7 +34,7 @@ from ._cli.common import (
 from ._cli.demo import cmd_demo
 from ._cli.parser import build_parser
 from ._cli.sync import cmd_sync
-from ._cli.transcribe import cmd_transcribe
+from ._cli.transcribe import cmd_delete_transcription, cmd_transcribe
 from ._cli.ui import UI
 
 __all__ = ["main"]
@@ -49,6 +51,7 @@ _COMMANDS: dict[str, Command] = {
     "metrics": cmd_metrics,
     "transcribe": cmd_transcribe,
     "archive": cmd_archive,
+    "delete-transcription": cmd_delete_transcription,
 }
 
 
@@ -65,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .emulator import main as emulator_main
 
         try:
-            return emulator_main(arguments[1:])
+            return emulator_main(arguments[1:], prog="bird-recordings emulator")
         except SystemExit as exc:  # its argparse: --help or a usage error
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     parser = build_parser()
@@ -100,3 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a local file-system failure the command did not foresee
+        where = f" ({exc.filename})" if exc.filename else ""
+        ui.error(f"file system: {exc.strerror or type(exc).__name__}{where}")
+        return EXIT_FILESYSTEM

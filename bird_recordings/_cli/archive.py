@@ -24,6 +24,7 @@ from bird_recordings import archive as ar
 
 from .common import (
     EXIT_FAILED,
+    EXIT_FILESYSTEM,
     EXIT_OK,
     CLIError,
     format_time,
@@ -33,10 +34,22 @@ from .common import (
 )
 from .ui import UI, ItemOutcome, Status, format_bytes, short_reason
 
-__all__ = ["EXIT_UNREACHABLE", "add_archive_parser", "cmd_archive", "redact_broker"]
+__all__ = [
+    "EXIT_NO_PERMISSION",
+    "EXIT_UNAVAILABLE",
+    "add_archive_parser",
+    "cmd_archive",
+    "redact_broker",
+]
 
-#: The sink (folder, bucket) or the broker cannot be used; nothing was written or sent.
-EXIT_UNREACHABLE: Final = 3
+# sysexits.h, like the rest of the command: nothing was written or sent in either case.
+#: The bucket or the broker cannot be reached, or the bucket does not exist.
+EXIT_UNAVAILABLE: Final = 69
+#: The bucket refuses our credentials.
+EXIT_NO_PERMISSION: Final = 77
+_DENIED: Final = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+)
 
 _SPAN: Final = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 _SPAN_S: Final = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -76,8 +89,10 @@ def add_archive_parser(commands: Any, common: argparse.ArgumentParser) -> None:
             so running or submitting again is safe and downloads only what is missing.
 
             exit codes: 0 done, 1 some recordings or shards failed, 2 usage or
-            configuration error (--since after --until…), 3 the folder, bucket or
-            broker cannot be used (nothing was written or sent), 130 interrupted."""
+            configuration error (--since after --until…), 69 the bucket or broker
+            cannot be reached or the bucket does not exist, 74 the folder cannot be
+            written, 77 the bucket refuses our credentials (in these three cases
+            nothing was written or sent), 130 interrupted."""
         ),
         formatter_class=_FMT,
     )
@@ -148,11 +163,19 @@ def _open_sink(to: str) -> ar.ArchiveSink:
         raise CLIError(f"{exc}") from exc
 
 
+def _sink_exit(sink: ar.ArchiveSink, exc: ar.SinkError) -> CLIError:
+    if isinstance(sink, ar.DirectorySink):
+        return CLIError(str(exc), EXIT_FILESYSTEM)
+    if exc.code in _DENIED:
+        return CLIError(str(exc), EXIT_NO_PERMISSION)
+    return CLIError(str(exc), EXIT_UNAVAILABLE)
+
+
 async def _check_sink(sink: ar.ArchiveSink) -> None:
     try:
         await sink.check()
     except ar.SinkError as exc:
-        raise CLIError(str(exc), EXIT_UNREACHABLE) from exc
+        raise _sink_exit(sink, exc) from exc
 
 
 def _plan(args: argparse.Namespace) -> list[ar.Shard]:
@@ -253,7 +276,7 @@ def _check_broker(app: Any, broker: str) -> None:
     except Exception as exc:
         raise CLIError(
             f"cannot reach the broker at {redact_broker(broker)}: {type(exc).__name__}",
-            EXIT_UNREACHABLE,
+            EXIT_UNAVAILABLE,
         ) from exc
 
 
@@ -341,7 +364,7 @@ async def _status(args: argparse.Namespace, ui: UI) -> int:
             try:
                 statuses = await sink.read_statuses()
             except ar.SinkError as exc:
-                raise CLIError(str(exc), EXIT_UNREACHABLE) from exc
+                raise _sink_exit(sink, exc) from exc
             counts = _show_status(ui, sink, statuses)
             if not args.watch or counts["queued"] + counts["running"] == 0:
                 break

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,9 +14,9 @@ import bird_recordings as br
 
 from .common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     CLIError,
+    file_system_error,
     format_time,
     jsonable,
     list_filters,
@@ -22,9 +24,10 @@ from .common import (
     recording_json,
     resolve_credentials,
 )
+from .manifest import sweep_unless_syncing
 from .naming import NameTemplate, TemplateError
 from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
-from .ui import UI, ItemOutcome, Tally, format_bytes, short_reason
+from .ui import UI, ItemOutcome, ProgressView, Tally, format_bytes, short_reason
 
 __all__ = [
     "cmd_delete",
@@ -45,9 +48,12 @@ def _check_limit(limit: int | None) -> None:
 
 
 async def listing(
-    client: br.RecordingsClient, args: argparse.Namespace
+    client: br.RecordingsClient, args: argparse.Namespace, *, view: ProgressView | None = None
 ) -> AsyncIterator[br.Recording]:
-    """Recordings matching the filter flags, at most ``--limit`` of them."""
+    """Recordings matching the filter flags, at most ``--limit`` of them.
+
+    ``view`` shows a running count (``listing recordings… 198 listed``).
+    """
     limit: int | None = getattr(args, "limit", None)
     _check_limit(limit)
     page_size = min(PAGE_SIZE, limit) if limit else PAGE_SIZE
@@ -56,9 +62,13 @@ async def listing(
     except br.InvalidArgumentError as exc:
         raise CLIError(str(exc)) from None
     count = 0
+    if view is not None:
+        view.status("listing recordings…")
     async for rec in pager:
         yield rec
         count += 1
+        if view is not None:
+            view.listed(count)
         if limit is not None and count >= limit:
             return
 
@@ -195,7 +205,7 @@ async def cmd_metrics(args: argparse.Namespace, ui: UI) -> int:
     creds = resolve_credentials(args)
     async with make_client(creds) as client:
         metrics = await client.get_storage_metrics(args.source)
-    if ui.mode == "json" or args.json:
+    if ui.mode == "json" or args.json or not sys.stdout.isatty():  # as list and get do
         ui.json(jsonable(metrics))
         return EXIT_OK
     rows = [("recordings", str(metrics.counter))]
@@ -217,8 +227,24 @@ def name_template(args: argparse.Namespace, out: Path) -> NameTemplate:
         raise CLIError(str(exc)) from None
 
 
+def prepare_out(out: Path) -> None:
+    """Create ``--out`` and check that files can be created in it (blocking).
+
+    Raises:
+        CLIError: it cannot be created or written (exit 74), so the run stops
+            with one line instead of failing every recording the same way.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise file_system_error(f"write to {out}", exc) from None
+
+
 async def cmd_download(args: argparse.Namespace, ui: UI) -> int:
     """``download ID… | --all``: download media with live progress."""
+    started = time.time()
     if args.ids and args.all:
         raise CLIError("give recording ids or --all, not both")
     if not args.ids and not args.all:
@@ -228,33 +254,38 @@ async def cmd_download(args: argparse.Namespace, ui: UI) -> int:
     out = Path(args.out)
     names = name_template(args, out)
     creds = resolve_credentials(args)
+    await asyncio.to_thread(prepare_out, out)
+    await asyncio.to_thread(sweep_unless_syncing, out, before=started)
     tally = Tally()
     async with make_client(creds) as client:
         with ui.progress("downloading") as view:
 
             async def work() -> None:
                 recordings: list[br.Recording] = []
+                lookups: list[ItemOutcome] = []
                 if args.all:
-                    view.status("listing recordings…")
-                    recordings = [rec async for rec in listing(client, args)]
+                    recordings = [rec async for rec in listing(client, args, view=view)]
                 else:
                     ids = list(dict.fromkeys(args.ids))
+                    view.set_total(len(ids))
+                    view.status("looking up recordings…")
                     async for outcome in client.get_recordings(ids, concurrency=8):
                         if outcome.recording is not None:
                             recordings.append(outcome.recording)
                         else:
-                            tally.seen += 1
-                            failed = ItemOutcome(
-                                recording_id=outcome.recording_id,
-                                status="failed",
-                                reason=short_reason(outcome.error or Exception()),
+                            lookups.append(
+                                ItemOutcome(
+                                    recording_id=outcome.recording_id,
+                                    status="failed",
+                                    reason=short_reason(outcome.error or Exception()),
+                                )
                             )
-                            count_all(tally, view, [failed])
-                tally.seen += len(recordings)
+                tally.seen = len(recordings) + len(lookups)
                 jobs, decided = await asyncio.to_thread(plan_jobs, recordings, names)
-                view.set_total(len(jobs))
+                # Every requested item counts: failed look-ups and skips included.
+                view.set_total(len(lookups) + len(decided) + len(jobs))
                 view.status("downloading")
-                count_all(tally, view, decided)
+                count_all(tally, view, lookups + decided)
 
                 await run_jobs(
                     client,
@@ -267,7 +298,7 @@ async def cmd_download(args: argparse.Namespace, ui: UI) -> int:
 
             _, interrupted = await run_interruptible(work())
         stats = client.stats
-    ui.summary(tally, stats, title="Download summary", interrupted=interrupted)
+    ui.summary(tally, stats, title="Download summary", interrupted=bool(interrupted))
     if interrupted:
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if tally.failed else EXIT_OK

@@ -19,8 +19,11 @@ import bird_recordings as br
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_FILESYSTEM",
     "EXIT_INTERRUPTED",
+    "EXIT_LOCKED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "CLIError",
     "Credentials",
@@ -36,7 +39,11 @@ __all__ = [
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
-EXIT_INTERRUPTED: Final = 130
+# sysexits.h names for the two local conditions: EX_IOERR, EX_TEMPFAIL (try again later).
+EXIT_FILESYSTEM: Final = 74
+EXIT_LOCKED: Final = 75
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
 
 ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
 ENV_WORKSPACE_ID: Final = "BIRD_WORKSPACE_ID"
@@ -52,6 +59,12 @@ class CLIError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+def file_system_error(what: str, exc: OSError) -> CLIError:
+    """``cannot <what>: <reason>`` with exit code 74, for a local file-system failure."""
+    reason = exc.strerror or type(exc).__name__
+    return CLIError(f"cannot {what}: {reason}", EXIT_FILESYSTEM)
 
 
 @attrs.frozen(repr=False)
@@ -131,6 +144,9 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def setup_logging(*, verbose: bool, secret: str | None = None) -> None:
     """Send the library's logs to stderr: DEBUG with ``--verbose``, else warnings only."""
     handler = _CurrentStderrHandler()
+    # The level is the handler's too: the progress view may open the logger to
+    # INFO for rate-limit notices without those lines reaching stderr.
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     if secret:
         handler.addFilter(_RedactSecret(secret))

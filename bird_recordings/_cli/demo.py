@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CLIError, Credentials, make_client
+from .common import EXIT_FAILED, EXIT_OK, CLIError, Credentials, make_client
 from .naming import DEFAULT_TEMPLATE, NameTemplate
 from .transfer import count_all, plan_jobs, run_interruptible, run_jobs
 from .ui import UI, Tally
@@ -104,10 +104,13 @@ async def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
 
                 async def work() -> int:
                     view.status("listing recordings…")
-                    recordings = [rec async for rec in client.list_recordings(limit=99)]
+                    recordings = []
+                    async for rec in client.list_recordings(limit=99):
+                        recordings.append(rec)
+                        view.listed(len(recordings))
                     tally.seen = len(recordings)
                     jobs, decided = await asyncio.to_thread(plan_jobs, recordings, names)
-                    view.set_total(len(jobs))
+                    view.set_total(len(jobs) + len(decided))
                     view.status("downloading")
                     count_all(tally, view, decided)
                     done: list[tuple[str, Path]] = []
@@ -138,7 +141,7 @@ async def cmd_demo(args: argparse.Namespace, ui: UI) -> int:
             f"{verified} file(s) verified byte for byte (SHA-256) against the emulator's objects."
         ]
     )
-    ui.summary(tally, stats, title="Demo summary", interrupted=interrupted, notes=notes)
+    ui.summary(tally, stats, title="Demo summary", interrupted=bool(interrupted), notes=notes)
     if interrupted:
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if tally.failed else EXIT_OK

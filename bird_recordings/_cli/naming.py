@@ -4,12 +4,20 @@ A template is a :meth:`str.format` string over these fields: ``id``,
 ``created_at`` (a datetime, so ``{created_at:%Y/%m/%d}`` works), ``updated_at``,
 ``direction``, ``status``, ``source``, ``source_id``, ``channel_id``,
 ``duration`` and ``ext`` (the recording's format, ``mp3``). Missing values
-render as ``unknown``. Path separators inside a field value are replaced, so
-only the template itself (and date formats) can create folders.
+render as ``unknown``. Path separators and control characters inside a field
+value are replaced, so only the template itself (and date formats) can create
+folders.
+
+A template is checked before any request (:func:`check_template`): known
+field names only, no conversions (``!r``), no attribute or index access
+(``{id.__class__}``, ``{id[0]}``), no nested fields, and a format spec of at
+most 64 characters whose width and precision are at most 64 — so a template
+cannot make the command build a gigabyte-long string.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,7 +26,7 @@ from typing import Any, Final
 
 import bird_recordings as br
 
-__all__ = ["DEFAULT_TEMPLATE", "FIELDS", "NameTemplate", "TemplateError"]
+__all__ = ["DEFAULT_TEMPLATE", "FIELDS", "NameTemplate", "TemplateError", "check_template"]
 
 DEFAULT_TEMPLATE: Final = "{id}.mp3"
 FIELDS: Final = (
@@ -34,6 +42,20 @@ FIELDS: Final = (
     "ext",
 )
 _MISSING: Final = "unknown"
+_DATETIME_FIELDS: Final = frozenset({"created_at", "updated_at"})
+MAX_TEMPLATE_CHARS: Final = 1024
+MAX_SPEC_CHARS: Final = 64
+MAX_WIDTH: Final = 64  # also the largest precision
+MAX_COMPONENT_BYTES: Final = 255  # NAME_MAX of common file systems
+# str.format's mini-language for str and int: [[fill]align][sign][z][#][0][width][,_][.prec][type]
+_STANDARD_SPEC: Final = re.compile(
+    r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>\d+)?[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?",
+    re.DOTALL,
+)
+# strftime directives: a letter, optionally after one GNU flag; never a width (glibc's
+# "%999999999Y" pads to any length).
+_STRFTIME_DIRECTIVE: Final = re.compile(r"%(?:[-_0^#]?[A-Za-z]|%)")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class TemplateError(ValueError):
@@ -45,8 +67,69 @@ def _safe(value: object) -> object:
         return _MISSING
     if isinstance(value, datetime | int):
         return value
-    text = str(value).replace("/", "_").replace("\\", "_")
+    text = _CONTROL.sub("_", str(value).replace("/", "_").replace("\\", "_"))
     return "_" if text in (".", "..") else text
+
+
+def _check_spec(field: str, spec: str, template: str) -> None:
+    if "{" in spec or "}" in spec:
+        raise TemplateError(f"--name {template!r}: nested fields in a format spec are not allowed")
+    if len(spec) > MAX_SPEC_CHARS:
+        raise TemplateError(
+            f"--name {template!r}: the format spec of {{{field}}} is longer than "
+            f"{MAX_SPEC_CHARS} characters"
+        )
+    if field in _DATETIME_FIELDS:
+        if "%" in spec and _STRFTIME_DIRECTIVE.sub("", spec).count("%"):
+            raise TemplateError(
+                f"--name {template!r}: {{{field}:{spec}}} is not a plain date format "
+                "(use directives such as %Y/%m/%d, without widths)"
+            )
+        return
+    match = _STANDARD_SPEC.fullmatch(spec)
+    if match is None:
+        raise TemplateError(f"--name {template!r}: {{{field}:{spec}}} is not a valid format spec")
+    for part in ("width", "precision"):
+        value = match.group(part)
+        if value is not None and int(value) > MAX_WIDTH:
+            raise TemplateError(
+                f"--name {template!r}: the {part} in {{{field}:{spec}}} is too large "
+                f"(at most {MAX_WIDTH})"
+            )
+
+
+def check_template(template: str) -> None:
+    """Refuse anything but plain, bounded fields, before anything is rendered.
+
+    Raises:
+        TemplateError: malformed, too long, a positional or unknown field, a
+            conversion (``!r``), attribute or index access, a nested field, or a
+            format spec that is too long or pads beyond 64 characters.
+    """
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(f"--name is longer than {MAX_TEMPLATE_CHARS} characters")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"--name {template!r} is not a valid template: {exc}") from None
+    for _literal, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field == "" or field.isdigit():
+            raise TemplateError("use named fields such as {id}, not positional ones like {}")
+        if "." in field or "[" in field:
+            raise TemplateError(
+                f"--name {template!r}: {{{field}}} uses attribute or index access; "
+                "only plain fields such as {id} are allowed"
+            )
+        if field not in FIELDS:
+            known = ", ".join(FIELDS)
+            raise TemplateError(f"unknown field {{{field}}} in --name; known fields: {known}")
+        if conversion is not None:
+            raise TemplateError(
+                f"--name {template!r}: conversions such as {{{field}!{conversion}}} are not allowed"
+            )
+        _check_spec(field, spec or "", template)
 
 
 def fields_of(recording: br.Recording) -> dict[str, object]:
@@ -111,6 +194,13 @@ def check_relative(rendered: str) -> PurePosixPath:
     parts = [part for part in path.parts if part != "."]
     if not parts:
         raise TemplateError(f"the name {rendered!r} is not a file name")
+    for part in parts:
+        if _CONTROL.search(part):
+            raise TemplateError(f"the name {rendered!r} contains a control character")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+            raise TemplateError(
+                f"the name {rendered[:80]!r}… has a part longer than {MAX_COMPONENT_BYTES} bytes"
+            )
     return PurePosixPath(*parts)
 
 
@@ -121,6 +211,7 @@ class NameTemplate:
         self.template = template
         self.out = out.absolute()
         self.is_default = template == DEFAULT_TEMPLATE
+        check_template(template)
         # Render a sample now, so a bad template fails before any request (exit 2).
         try:
             self.render(_SAMPLE)

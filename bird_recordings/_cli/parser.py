@@ -29,7 +29,10 @@ credentials come from BIRD_ACCESS_KEY, BIRD_WORKSPACE_ID and BIRD_API_URL
 (or --access-key, --workspace, --api-url).
 
 exit codes: 0 all good, 1 some items failed (listed at the end),
-            2 usage or configuration error, 130 interrupted (Ctrl-C).
+            2 usage or configuration error, 74 a local file-system error
+            (--out not writable, the manifest cannot be written or is a
+            symbolic link), 75 another sync holds the folder's lock,
+            130 interrupted (Ctrl-C), 143 stopped by SIGTERM.
 """
 
 
@@ -212,13 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
             .bird-recordings-manifest.jsonl there. A recording is fetched again only when
             its status or updatedAt changed, its name changed, or its file is missing or
             has the wrong size: a second run over an up-to-date archive only lists.
-            An interrupted run (Ctrl-C) keeps what finished; run it again to continue."""
+            An interrupted run (Ctrl-C, SIGTERM) keeps what finished; run it again to
+            continue. One sync at a time per folder (a lock); a second one exits with 75."""
         ),
         epilog=textwrap.dedent(
             """\
             examples:
               bird-recordings sync --out archive
               bird-recordings sync --out archive --since 30d --name '{created_at:%Y/%m}/{id}.mp3'
+              bird-recordings sync --out archive --dry-run   # what would happen
               bird-recordings sync --out archive --delete-remote --yes  # then delete from Bird"""
         ),
         formatter_class=_FMT,
@@ -230,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete each recording from Bird once its file is verified on disk (asks first)",
     )
     sync.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sync.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list and plan only: say what would be downloaded (and deleted with "
+        "--delete-remote); write nothing",
+    )
     sync.add_argument(
         "--with-transcripts",
         action="store_true",
@@ -300,6 +311,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     delete.add_argument("ids", nargs="+", metavar="ID", help="recording id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    delete_transcription = commands.add_parser(
+        "delete-transcription",
+        parents=[common],
+        help="delete transcriptions from Bird (asks first)",
+        description=(
+            "Delete transcriptions (by transcription id, not recording id) from Bird. "
+            "The recordings stay. Asks for confirmation unless --yes."
+        ),
+        epilog=_examples(
+            "delete-transcription 7f1c2e3d-4b5a-4c6d-8e7f-9a0b1c2d3e4f",
+            "delete-transcription TID1 TID2 --yes --json",
+        ),
+        formatter_class=_FMT,
+    )
+    delete_transcription.add_argument(
+        "ids", nargs="+", metavar="TRANSCRIPTION_ID", help="transcription id"
+    )
+    delete_transcription.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation"
+    )
 
     metrics = commands.add_parser(
         "metrics",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,13 +21,13 @@ import bird_recordings as br
 from .commands import confirm, listing, name_template
 from .common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     CLIError,
+    Credentials,
     make_client,
     resolve_credentials,
 )
-from .manifest import Entry, Manifest
+from .manifest import Entry, Manifest, sweep_stale_temp_files
 from .naming import NameTemplate
 from .transcribe import sync_transcripts
 from .transfer import Job, count_all, plan_jobs, run_interruptible, run_jobs
@@ -93,13 +94,19 @@ async def _delete_remote(
         except OSError as exc:
             reason = f"kept on Bird: cannot read {entry.path}: {exc.strerror}"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         if entry.md5 is not None and local != entry.md5:
             reason = f"kept on Bird: {entry.path} does not match the MD5 recorded at download"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         try:
@@ -109,7 +116,10 @@ async def _delete_remote(
         except br.BirdRecordingsError as exc:
             reason = f"delete failed: {short_reason(exc)}"
             count_all(
-                tally, view, [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)]
+                tally,
+                view,
+                [ItemOutcome(recording_id=entry.id, status="failed", reason=reason)],
+                advance=False,
             )
             continue
         manifest.record(Entry(**(entry.to_json() | {"deleted_remote": True})))
@@ -120,13 +130,86 @@ async def _delete_remote(
             ui.info(f"deleted from Bird {entry.id} (kept in {entry.path})")
 
 
+def _dry_run_report(
+    ui: UI,
+    jobs: Sequence[Job],
+    decided: Sequence[ItemOutcome],
+    current: Sequence[Entry],
+    *,
+    delete_remote: bool,
+) -> None:
+    """What a real run would do, written as lines (or JSON lines); nothing is touched."""
+    deletions = [e.id for e in current if not e.deleted_remote] + [j.recording.id for j in jobs]
+    for job in jobs:
+        path = job.relative.as_posix()
+        if ui.mode == "json":
+            ui.json({"id": job.recording.id, "status": "would-download", "path": path})
+        else:
+            ui.info(f"would download {job.recording.id} -> {path}")
+    for outcome in decided:
+        if outcome.status == "failed":
+            if ui.mode == "json":
+                ui.json(outcome.to_json())
+            else:
+                ui.info(f"would fail {outcome.recording_id}: {outcome.reason}")
+    if delete_remote:
+        for rid in deletions:
+            if ui.mode == "json":
+                ui.json({"id": rid, "status": "would-delete-remote"})
+            else:
+                ui.info(f"would delete {rid} on Bird (after verifying its file)")
+    counts = {
+        "would_download": len(jobs),
+        "up_to_date": sum(1 for o in decided if o.status == "up-to-date"),
+        "not_available": sum(1 for o in decided if o.status == "not-available"),
+        "failed": sum(1 for o in decided if o.status == "failed"),
+        "would_delete_remote": len(deletions) if delete_remote else 0,
+    }
+    if ui.mode == "json":
+        ui.json({"dry_run": counts})
+        return
+    text = (
+        f"dry run: {counts['would_download']} to download, {counts['up_to_date']} up to date, "
+        f"{counts['not_available']} not available"
+    )
+    if counts["failed"]:
+        text += f", {counts['failed']} with a bad name"
+    if delete_remote:
+        text += f", {counts['would_delete_remote']} to delete on Bird"
+    ui.info(text + "; nothing was written")
+
+
+async def _sync_dry_run(
+    args: argparse.Namespace, ui: UI, creds: Credentials, names: NameTemplate, out: Path
+) -> int:
+    manifest = Manifest(out.absolute())  # noqa: ASYNC240 - no I/O: joins with the cwd
+    await asyncio.to_thread(manifest.load)
+    async with make_client(creds) as client:
+        with ui.progress("listing") as view:
+
+            async def work() -> tuple[list[Job], list[ItemOutcome], list[Entry]]:
+                recordings = [rec async for rec in listing(client, args, view=view)]
+                return await asyncio.to_thread(plan_sync, recordings, names, manifest)
+
+            planned, stopped = await run_interruptible(work())
+    if planned is None:
+        ui.error("interrupted")
+        return stopped
+    jobs, decided, current = planned
+    _dry_run_report(ui, jobs, decided, current, delete_remote=args.delete_remote)
+    return EXIT_OK
+
+
 async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
     """``sync --out DIR``: download what is missing or changed; keep a manifest."""
+    started = time.time()
     if args.concurrency < 1:
         raise CLIError("--concurrency must be a positive number")
     out = Path(args.out)
     names = name_template(args, out)
     creds = resolve_credentials(args)
+    if args.dry_run:
+        return await _sync_dry_run(args, ui, creds, names, out)
     if args.delete_remote and not confirm(
         "After each recording is verified on disk it will be DELETED from Bird. Continue?",
         yes=args.yes,
@@ -134,6 +217,23 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
         ui.error("nothing synced")
         return EXIT_FAILED
     manifest = Manifest(out.absolute())  # noqa: ASYNC240 - no I/O: joins with the cwd
+    await asyncio.to_thread(manifest.lock)
+    try:
+        return await _sync_locked(args, ui, creds, names, manifest, started)
+    finally:
+        manifest.unlock()
+
+
+async def _sync_locked(
+    args: argparse.Namespace,
+    ui: UI,
+    creds: Credentials,
+    names: NameTemplate,
+    manifest: Manifest,
+    started: float,
+) -> int:
+    # Under the lock no other sync writes here: what a killed run left is stale.
+    await asyncio.to_thread(sweep_stale_temp_files, manifest.folder, before=started)
     await asyncio.to_thread(manifest.load)
     tally = Tally()
     async with make_client(creds) as client:
@@ -141,14 +241,13 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
             with ui.progress("syncing") as view:
 
                 async def work() -> None:
-                    view.status("listing recordings…")
-                    recordings = [rec async for rec in listing(client, args)]
+                    recordings = [rec async for rec in listing(client, args, view=view)]
                     tally.seen = len(recordings)
                     jobs, decided, current = await asyncio.to_thread(
                         plan_sync, recordings, names, manifest
                     )
                     await asyncio.to_thread(manifest.open)
-                    view.set_total(len(jobs))
+                    view.set_total(len(jobs) + len(decided))
                     view.status("syncing")
                     count_all(tally, view, decided)
                     fetched: list[Entry] = []
@@ -186,7 +285,7 @@ async def cmd_sync(args: argparse.Namespace, ui: UI) -> int:
             await asyncio.to_thread(manifest.compact)
         stats = client.stats
     notes = [f"manifest: {manifest.path}"] if not ui.quiet else []
-    ui.summary(tally, stats, title="Sync summary", interrupted=interrupted, notes=notes)
+    ui.summary(tally, stats, title="Sync summary", interrupted=bool(interrupted), notes=notes)
     if interrupted:
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if tally.failed else EXIT_OK

@@ -21,7 +21,6 @@ import bird_recordings as br
 
 from .common import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     CLIError,
     make_client,
@@ -31,7 +30,13 @@ from .manifest import Entry, Manifest
 from .transfer import run_interruptible
 from .ui import UI, ItemOutcome, ProgressView, Tally, short_reason
 
-__all__ = ["check_locale_arg", "cmd_transcribe", "sync_transcripts", "transcript_relative"]
+__all__ = [
+    "check_locale_arg",
+    "cmd_delete_transcription",
+    "cmd_transcribe",
+    "sync_transcripts",
+    "transcript_relative",
+]
 
 _CONCURRENCY = 8
 
@@ -166,8 +171,56 @@ async def cmd_transcribe(args: argparse.Namespace, ui: UI) -> int:
         ui.error(f"{rid}: {reason}")
     if interrupted:
         ui.error("interrupted: requested transcriptions carry on at Bird")
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+async def cmd_delete_transcription(args: argparse.Namespace, ui: UI) -> int:
+    """``delete-transcription ID…``: delete transcriptions from Bird after confirmation.
+
+    The same rules as ``delete``: a ``[y/N]`` question on a terminal, ``--yes``
+    to answer it, and no terminal without ``--yes`` is a refusal (exit 2).
+    """
+    from .commands import confirm
+
+    ids: list[str] = list(dict.fromkeys(args.ids))
+    creds = resolve_credentials(args)
+    if not confirm(
+        f"Delete {len(ids)} transcription(s) from Bird? This cannot be undone.", yes=args.yes
+    ):
+        ui.error("nothing deleted")
+        return EXIT_FAILED
+    failures: list[tuple[str, str]] = []
+    async with make_client(creds) as client:
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def delete(tid: str) -> None:
+            async with limit:
+                try:
+                    await client.delete_transcription(tid)
+                except (br.AuthenticationError, br.PermissionDeniedError):
+                    raise
+                except br.BirdRecordingsError as exc:
+                    failures.append((tid, short_reason(exc)))
+                    if ui.mode == "json":
+                        ui.json(
+                            {"transcription_id": tid, "status": "failed", "reason": failures[-1][1]}
+                        )
+                    return
+            if ui.mode == "json":
+                ui.json({"transcription_id": tid, "status": "deleted"})
+            else:
+                ui.info(f"deleted transcription {tid}")
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for tid in ids:
+                    group.create_task(delete(tid))
+        except* (br.AuthenticationError, br.PermissionDeniedError) as refused:
+            raise refused.exceptions[0] from None
+    for tid, reason in failures:
+        ui.error(f"{tid}: {reason}")
+    return EXIT_FAILED if failures else EXIT_OK
 
 
 # --- sync --with-transcripts ---------------------------------------------------------------
@@ -257,7 +310,7 @@ async def sync_transcripts(
                 reason=f"transcript: {short_reason(exc)}",
             )
             tally.add(outcome)
-            view.finished(outcome)
+            view.finished(outcome, advance=False)
             return
         current = manifest.entries.get(entry.id, entry)
         manifest.record(

@@ -17,6 +17,7 @@ import attrs
 
 import bird_recordings as br
 
+from .common import EXIT_INTERRUPTED, EXIT_TERMINATED, CLIError
 from .naming import NameTemplate, TemplateError
 from .ui import ItemOutcome, ProgressView, Tally, short_reason
 
@@ -130,48 +131,58 @@ async def run_jobs(
     workers = min(concurrency, len(jobs))
     if workers == 0:
         return
-    async with asyncio.TaskGroup() as group:
-        for _ in range(workers):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(worker())
+    except* CLIError as failed:  # on_result could not record (the manifest's disk is full)
+        raise failed.exceptions[0] from None
 
 
-async def run_interruptible(work: Coroutine[Any, Any, T]) -> tuple[T | None, bool]:
-    """Run ``work``; Ctrl-C (SIGINT) cancels it instead of killing the process.
+async def run_interruptible(work: Coroutine[Any, Any, T]) -> tuple[T | None, int]:
+    """Run ``work``; SIGINT (Ctrl-C) or SIGTERM cancels it instead of killing the process.
 
-    Returns ``(result, interrupted)``; ``result`` is ``None`` when interrupted.
-    Other exceptions of ``work`` propagate.
+    Returns ``(result, stopped)``: ``stopped`` is 0 when ``work`` finished, else
+    the exit code the signal calls for (130 for SIGINT, 143 for SIGTERM, what a
+    shell reports for a process killed by it); ``result`` is ``None`` then.
+    Cancelling lets the library remove its temporary files and the caller write
+    its manifest and summary. Other exceptions of ``work`` propagate.
     """
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
-    interrupted = False
+    stopped = 0
 
-    def on_sigint() -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_signal(code: int) -> None:
+        nonlocal stopped
+        stopped = stopped or code
         task.cancel()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
-        installed = False
+    installed: list[signal.Signals] = []
+    for signum, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)):
+        try:
+            loop.add_signal_handler(signum, on_signal, code)
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+            continue  # Windows, or not the main thread: the default behaviour stays
+        installed.append(signum)
     try:
         await asyncio.wait({task})
     finally:
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
     if task.cancelled():
-        if interrupted:
-            return None, True
+        if stopped:
+            return None, stopped
         raise asyncio.CancelledError
-    return task.result(), False
+    return task.result(), 0
 
 
-def count_all(tally: Tally, view: ProgressView, outcomes: Iterable[ItemOutcome]) -> None:
-    """Count and show outcomes decided without a download."""
+def count_all(
+    tally: Tally, view: ProgressView, outcomes: Iterable[ItemOutcome], *, advance: bool = True
+) -> None:
+    """Count and show outcomes decided without a download (``advance``: see ProgressView)."""
     for outcome in outcomes:
         tally.add(outcome)
-        view.finished(outcome)
+        view.finished(outcome, advance=advance)

@@ -9,6 +9,7 @@ information comes as plain lines, one per finished item.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -120,36 +121,52 @@ class Tally:
         since = self.transfers_started or self.started
         return self.bytes_downloaded / max(time.monotonic() - since, 1e-6)
 
+    @property
+    def files_per_s(self) -> float:
+        """Downloaded files per second since :meth:`begin_transfers` (or the start)."""
+        since = self.transfers_started or self.started
+        return self.downloaded / max(time.monotonic() - since, 1e-6)
+
     def rows(self, stats: br.ClientStats | None) -> list[tuple[str, str]]:
-        """The summary as (label, value) rows."""
+        """The summary as (label, value) rows: what happened, not a wall of zeros.
+
+        ``recordings seen``, ``downloaded``, ``failed`` and ``elapsed`` are always
+        there; skips, deletions, transcripts, retries, resumes, refreshes and
+        restarts only when they happened, and bytes and rates only when
+        something was downloaded.
+        """
         elapsed = self.elapsed_s
         rows = [
             ("recordings seen", str(self.seen)),
             ("downloaded", str(self.downloaded)),
-            ("skipped: not available", str(self.not_available)),
         ]
-        if self.up_to_date:
-            rows.append(("skipped: up to date", str(self.up_to_date)))
-        if self.exists:
-            rows.append(("skipped: file exists", str(self.exists)))
+        counted = (
+            ("skipped: not available", self.not_available),
+            ("skipped: up to date", self.up_to_date),
+            ("skipped: file exists", self.exists),
+        )
+        rows += [(label, str(value)) for label, value in counted if value]
         rows.append(("failed", str(self.failed)))
         if self.deleted_remote:
             rows.append(("deleted from Bird", str(self.deleted_remote)))
         if self.transcripts:
             rows.append(("transcripts saved", str(self.transcripts)))
-        rows += [
-            ("bytes", format_bytes(self.bytes_downloaded)),
-            ("elapsed", f"{elapsed:.1f} s"),
-            ("throughput", f"{format_bytes(self.bytes_per_s)}/s"),
-        ]
-        if stats is not None:
+        if self.downloaded:
             rows += [
-                ("API retries", str(stats.api_retries)),
-                ("storage retries", str(stats.storage_retries)),
-                ("resumes", str(stats.resumes)),
-                ("URL refreshes", str(stats.url_refreshes)),
-                ("restarts", str(stats.restarts)),
+                ("bytes", format_bytes(self.bytes_downloaded)),
+                ("throughput", f"{format_bytes(self.bytes_per_s)}/s"),
+                ("files/s", f"{self.files_per_s:.1f}"),
             ]
+        rows.append(("elapsed", f"{elapsed:.1f} s"))
+        if stats is not None:
+            repairs = (
+                ("API retries", stats.api_retries),
+                ("storage retries", stats.storage_retries),
+                ("resumes", stats.resumes),
+                ("URL refreshes", stats.url_refreshes),
+                ("restarts", stats.restarts),
+            )
+            rows += [(label, str(value)) for label, value in repairs if value]
         return rows
 
     def as_json(self, stats: br.ClientStats | None) -> dict[str, Any]:
@@ -166,6 +183,7 @@ class Tally:
             "bytes": self.bytes_downloaded,
             "elapsed_s": round(self.elapsed_s, 3),
             "bytes_per_s": round(self.bytes_per_s),
+            "files_per_s": round(self.files_per_s, 2),
             "failures": [{"id": rid, "reason": reason} for rid, reason in self.failures],
         }
         if stats is not None:
@@ -182,11 +200,21 @@ class ProgressView:
     def status(self, text: str) -> None:
         """A phase description (``listing…``)."""
 
+    def listed(self, count: int) -> None:
+        """``count`` recordings listed so far."""
+
+    def notice(self, text: str) -> None:
+        """A passing remark on the current phase (``rate-limited, retrying in 1 s``)."""
+
     def update(self, event: br.DownloadProgress) -> None:
         """A progress report of one download."""
 
-    def finished(self, outcome: ItemOutcome) -> None:
-        """One recording is done (whatever the outcome)."""
+    def finished(self, outcome: ItemOutcome, *, advance: bool = True) -> None:
+        """One recording is done (whatever the outcome).
+
+        ``advance=False`` for a second outcome of an item already counted (its
+        transcript, its deletion from Bird): shown, but not counted again.
+        """
 
 
 class _PlainProgress(ProgressView):
@@ -203,10 +231,13 @@ class _PlainProgress(ProgressView):
     def status(self, text: str) -> None:
         self.ui.info(text)
 
-    def finished(self, outcome: ItemOutcome) -> None:
+    def notice(self, text: str) -> None:
+        self.ui.info(text)
+
+    def finished(self, outcome: ItemOutcome, *, advance: bool = True) -> None:
+        self.done += advance  # every item counts towards the total, shown or not
         if outcome.status in ("not-available", "up-to-date"):
             return
-        self.done += 1
         count = f"[{self.done}/{self.total}] " if self.total else ""
         if outcome.status == "downloaded":
             size = format_bytes(outcome.size_bytes or 0)
@@ -221,7 +252,7 @@ class _JSONProgress(ProgressView):
     def __init__(self, ui: UI) -> None:
         self.ui = ui
 
-    def finished(self, outcome: ItemOutcome) -> None:
+    def finished(self, outcome: ItemOutcome, *, advance: bool = True) -> None:
         self.ui.json(outcome.to_json())
 
 
@@ -231,6 +262,8 @@ if HAVE_RICH:
         """Bytes per second of one download, in binary units like the rest of the output."""
 
         def render(self, task: Task) -> Text:
+            if task.fields.get("verifying"):
+                return Text("")  # all bytes are in: a rate would only be misleading
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{format_bytes(speed)}/s", style="red")
 
@@ -255,24 +288,29 @@ class _RichProgress(ProgressView):
         self.console = console
         self.overall: Progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", markup=False, style="bold"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[bytes]}"),
             TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[files_rate]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
         )
         self.active: Progress = Progress(
-            TextColumn("  {task.description}"),
+            TextColumn("  {task.description}", markup=False),
             BarColumn(bar_width=24),
             DownloadColumn(binary_units=True),
             _RateColumn(),
             console=console,
         )
-        self.task: TaskID = self.overall.add_task(label, total=None, bytes="", rate="")
+        self.task: TaskID = self.overall.add_task(
+            label, total=None, bytes="", rate="", files_rate=""
+        )
+        self.phase = label
+        self.files_done = 0
         self.tasks: dict[str, TaskID] = {}
         self.bytes_by_id: dict[str, int] = {}
         self.bytes_done = 0
@@ -290,9 +328,22 @@ class _RichProgress(ProgressView):
         self.live.refresh()
         self.live.__exit__(None, None, None)
 
+    def snapshot(self, width: int = 120) -> str:
+        """The live display as plain text, as it would be drawn now (a seam for tests)."""
+        from rich.console import Console, Group
+
+        console = Console(width=width, color_system=None, force_terminal=False)
+        with console.capture() as capture:
+            console.print(Group(self.overall, self.active))
+        return capture.get()
+
     def _rate(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return f"{format_bytes(self.bytes_done / elapsed)}/s"
+
+    def _files_rate(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return f"{self.files_done / elapsed:.1f} files/s"
 
     def set_total(self, total: int) -> None:
         self.started = time.monotonic()
@@ -301,7 +352,14 @@ class _RichProgress(ProgressView):
         )
 
     def status(self, text: str) -> None:
+        self.phase = text
         self.overall.update(self.task, description=text)
+
+    def listed(self, count: int) -> None:
+        self.status(f"listing recordings… {count} listed")
+
+    def notice(self, text: str) -> None:
+        self.overall.update(self.task, description=f"{self.phase} — {text}")
 
     def update(self, event: br.DownloadProgress) -> None:
         rid = event.recording_id
@@ -311,27 +369,81 @@ class _RichProgress(ProgressView):
         self.bytes_by_id[rid] = event.bytes_done
         self.bytes_done += delta
         if event.finished:
+            # Verified and renamed (or failed): the row goes at once.
+            task = self.tasks.pop(rid, None)
+            if task is not None:
+                self.active.remove_task(task)
             return
         task = self.tasks.get(rid)
         if task is None:
-            task = self.active.add_task(rid[:8] + "…", total=event.bytes_total)
+            task = self.active.add_task(rid[:8] + "…", total=event.bytes_total, verifying=False)
             self.tasks[rid] = task
-        self.active.update(task, completed=event.bytes_done, total=event.bytes_total)
+        complete = event.bytes_total is not None and event.bytes_done >= event.bytes_total
+        self.active.update(
+            task,
+            completed=event.bytes_done,
+            total=event.bytes_total,
+            description=rid[:8] + ("… verifying" if complete else "…"),
+            verifying=complete,
+        )
         self.overall.update(self.task, bytes=format_bytes(self.bytes_done), rate=self._rate())
 
-    def finished(self, outcome: ItemOutcome) -> None:
+    def finished(self, outcome: ItemOutcome, *, advance: bool = True) -> None:
         rid = outcome.recording_id
         task = self.tasks.pop(rid, None)
         if task is not None:
             self.active.remove_task(task)
         self.bytes_by_id.pop(rid, None)
-        if outcome.status in ("not-available", "up-to-date"):
-            return
+        if outcome.status == "downloaded":
+            self.files_done += 1
         if outcome.status == "failed":
-            self.console.print(f"[red]failed[/red] {rid}: {outcome.reason}", highlight=False)
+            # Ids and reasons come from the server: never rich markup.
+            line = Text.assemble(("failed", "red"), f" {rid}: {outcome.reason}")
+            self.console.print(line, highlight=False)
+        # Every item advances the bar, so the total (every requested item) is reached.
         self.overall.update(
-            self.task, advance=1, bytes=format_bytes(self.bytes_done), rate=self._rate()
+            self.task,
+            advance=1 if advance else 0,
+            bytes=format_bytes(self.bytes_done),
+            rate=self._rate(),
+            files_rate=self._files_rate(),
         )
+
+
+class _RetryNotices(logging.Handler):
+    """Turns the library's rate-limit retry records into a notice on a view."""
+
+    def __init__(self, view: ProgressView) -> None:
+        super().__init__(logging.INFO)
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        status = getattr(record, "bird_retry_status", None)
+        delay = getattr(record, "bird_retry_delay_s", None)
+        if status != 429 or not isinstance(delay, int | float):
+            return
+        wait = f"{delay:.0f}" if delay >= 1 else f"{delay:.1f}"
+        self.view.notice(f"rate-limited, retrying in {wait} s")
+
+
+@contextmanager
+def retry_notices(view: ProgressView) -> Iterator[None]:
+    """Show rate-limit waits on ``view`` while the block runs (any log level setting).
+
+    The library logs retries at INFO; the logger is opened to INFO for the block
+    (the stderr handler keeps its own level, so nothing else becomes visible).
+    """
+    logger = logging.getLogger("bird_recordings")
+    handler = _RetryNotices(view)
+    previous = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 class UI:
@@ -402,11 +514,12 @@ class UI:
         if self.mode == "rich":
             from rich.table import Table
 
-            table = Table(title=title, title_justify="left")
+            # Cells and titles hold server text (ids, statuses, channel ids): Text, not markup.
+            table = Table(title=Text(title) if title is not None else None, title_justify="left")
             for column in columns:
-                table.add_column(column, overflow="fold")
+                table.add_column(Text(column), overflow="fold")
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             self.console.print(table)
             return
         if title:
@@ -423,16 +536,22 @@ class UI:
 
     @contextmanager
     def progress(self, label: str) -> Iterator[ProgressView]:
-        """A live view of a bulk download, closed (and cleared) on exit."""
+        """A live view of a bulk download, closed (and cleared) on exit.
+
+        While it is open, the library's rate-limit retries are shown on it
+        (``rate-limited, retrying in 1 s``), with or without ``--verbose``.
+        """
         if self.mode == "json":
             yield _JSONProgress(self)
         elif self.quiet:
             yield ProgressView()
         elif self.mode == "rich":
-            with _RichProgress(self.console, label) as view:
-                yield view
+            with _RichProgress(self.console, label) as live, retry_notices(live):
+                yield live
         else:
-            yield _PlainProgress(self)
+            plain = _PlainProgress(self)
+            with retry_notices(plain):
+                yield plain
 
     def summary(
         self,
@@ -458,7 +577,7 @@ class UI:
                 table.add_column("what", style="bold")
                 table.add_column("value", justify="right")
                 for label, value in rows:
-                    table.add_row(label, value)
+                    table.add_row(Text(label), Text(value))
                 self.console.print(table)
             else:
                 print(title, file=self.stdout)

@@ -176,6 +176,7 @@ class S3Sink:
             raise SinkError(
                 f"{self}: could not {action}: {code}{': ' + message if message else ''}",
                 permanent=code in _PERMANENT_CODES,
+                code=code,
             ) from exc
         except BotoCoreError as exc:
             # Connection refused, DNS, timeouts: the endpoint, never the keys.
@@ -208,7 +209,9 @@ class S3Sink:
                     Bucket=self.bucket, Key=key, Body=b"", ContentMD5=_b64(_md5_digest(b""))
                 )
         except _NotFoundError:
-            raise SinkError(f"{self}: no such bucket", permanent=True) from None
+            raise SinkError(
+                f"{self}: no such bucket", permanent=True, code="NoSuchBucket"
+            ) from None
 
     async def holds(self, recording: Recording) -> StoredMedia | None:
         """See :class:`~bird_recordings.archive.ArchiveSink`."""

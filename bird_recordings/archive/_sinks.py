@@ -43,12 +43,15 @@ class SinkError(BirdRecordingsError):
     """The archive's destination refused or failed an operation (write, permission, bucket).
 
     ``permanent`` is true when trying again will not help (no such bucket,
-    access denied, a read-only folder).
+    access denied, a read-only folder). ``code`` is the storage's error code
+    when there is one (S3's ``AccessDenied``, ``NoSuchBucket``…), ``None`` for
+    a folder or a connection failure.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, code: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.code = code
 
 
 @frozen(kw_only=True)

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._emulator import DEFAULT_URL_EXPIRES_S, BirdEmulator
+    from ._emulator import DEFAULT_URL_EXPIRES_S, BirdEmulator, SimulatedCall
     from ._faults import (
         BodyFault,
         ExpireEarlyFault,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._http import RequestRecord
     from ._media import MIN_MEDIA_BYTES
     from ._process import main
+    from ._webhooks import WebhookDelivery
 
 __all__ = [
     "DEFAULT_URL_EXPIRES_S",
@@ -46,11 +47,13 @@ __all__ = [
     "ReplaceMediaFault",
     "RequestRecord",
     "ResetFault",
+    "SimulatedCall",
     "StallFault",
     "StatusFault",
     "ThrottleFault",
     "TruncateFault",
     "UnknownFieldsFault",
+    "WebhookDelivery",
     "main",
 ]
 
@@ -63,6 +66,8 @@ _HOMES = {
     "MIN_MEDIA_BYTES": "._media",
     "RequestRecord": "._http",
     "main": "._process",
+    "SimulatedCall": "._emulator",
+    "WebhookDelivery": "._webhooks",
 }
 
 

@@ -122,6 +122,7 @@ class ApiOrigin:
         app.router.add_post(ws + "/recordings/{rid}/transcriptions", self._create_transcription)
         app.router.add_get(ws + "/transcriptions", self._list_transcriptions)
         app.router.add_get(ws + "/transcriptions/{tid}", self._get_transcription)
+        app.router.add_delete(ws + "/transcriptions/{tid}", self._delete_transcription)
         app.on_response_prepare.append(self._on_prepare)
         return app
 
@@ -458,6 +459,12 @@ class ApiOrigin:
             self._render_transcription,
         )
         return self._json(request, payload)
+
+    async def _delete_transcription(self, request: web.Request) -> web.StreamResponse:
+        self._workspace(request)
+        stored = self._transcription(request.match_info["tid"])
+        self._emu._transcripts.remove(stored.id)
+        return web.Response(status=204)
 
     async def _get_transcription(self, request: web.Request) -> web.StreamResponse:
         self._workspace(request)

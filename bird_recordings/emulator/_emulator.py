@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, Protocol, Self
 import attrs
 from aiohttp import web
 
-from bird_recordings._models import Recording, RecordingStatus, Transcription
+from bird_recordings._models import Direction, Recording, RecordingStatus, Transcription
 
 from ._api import ApiOrigin
 from ._faults import Faults, StatusFault
@@ -36,8 +36,9 @@ from ._transcripts import (
     TranscriptStore,
     render_transcript,
 )
+from ._webhooks import DEFAULT_WEBHOOK_RETRY_DELAYS_S, WebhookDelivery, WebhookSender
 
-__all__ = ["DEFAULT_URL_EXPIRES_S", "BirdEmulator"]
+__all__ = ["DEFAULT_URL_EXPIRES_S", "BirdEmulator", "SimulatedCall"]
 
 DEFAULT_URL_EXPIRES_S: Final = 600  # Bird's X-Amz-Expires
 REGION: Final = "eu-west-1"
@@ -104,6 +105,9 @@ class BirdEmulator:
         transcription_schedule_s: tuple[float, float] = DEFAULT_SCHEDULE_S,
         transcript_delivery: Literal["body", "redirect"] = "body",
         server_side_encryption: str | None = "AES256",
+        webhook_url: str | None = None,
+        signing_key: str | None = None,
+        webhook_retry_delays_s: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS_S,
     ) -> None:
         if recordings < 0:
             raise ValueError("recordings must be >= 0")
@@ -162,6 +166,18 @@ class BirdEmulator:
         self._api = ApiOrigin(self)
         self._storage = StorageOrigin(self)
         self._runners: list[web.AppRunner] = []
+        self._webhooks: WebhookSender | None = None
+        if webhook_url is not None:
+            if not signing_key:
+                raise ValueError("webhook_url needs a signing_key")
+            if any(delay < 0 for delay in webhook_retry_delays_s):
+                raise ValueError("webhook_retry_delays_s must not be negative")
+            self._webhooks = WebhookSender(
+                url=webhook_url,
+                signing_key=signing_key,
+                retry_delays_s=tuple(webhook_retry_delays_s),
+                now_s=self._now_s,
+            )
         self._base_url: str | None = None
         self._storage_url: str | None = None
         self._storage_host = ""
@@ -224,6 +240,8 @@ class BirdEmulator:
 
     async def aclose(self) -> None:
         """Stop both origins and drop open connections."""
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
@@ -542,6 +560,11 @@ class BirdEmulator:
         self._settle_transcriptions()
         return {tid: self._transcription_model(s) for tid, s in self._transcripts.by_id.items()}
 
+    def delete_transcription(self, transcription_id: str) -> None:
+        """Remove one as ``DELETE …/transcriptions/{id}`` does; ``KeyError`` if unknown."""
+        if self._transcripts.remove(transcription_id.lower()) is None:
+            raise KeyError(transcription_id)
+
     def add_transcription(
         self,
         recording_id: str,
@@ -605,6 +628,77 @@ class BirdEmulator:
         )
         return f"{self.storage_url}{path}"
 
+    # Calls and webhooks ---------------------------------------------------------------
+
+    def complete_call(
+        self,
+        *,
+        channel_id: str | None = None,
+        call_id: str | None = None,
+        direction: Literal["inbound", "outbound"] = "outbound",
+        status: str = "completed",
+        recordings: int = 1,
+        recording_status: str = "available",
+        size_bytes: int | None = None,
+    ) -> SimulatedCall:
+        """Simulate the end of a call: add its recordings, then send its webhook.
+
+        ``recordings`` recordings are added to the call (``recording_status``
+        ``"completed"`` or ``"ongoing"`` imitates Bird still processing them;
+        :meth:`update_recording` makes them ``available`` later). With a
+        ``webhook_url``, a signed ``voice.<direction>`` event with the call's
+        ``status`` is delivered in the background, retried on non-2xx answers
+        after each of ``webhook_retry_delays_s`` (see :attr:`webhook_deliveries`
+        and :meth:`wait_webhooks`). Must be called on the event loop.
+        """
+        if direction not in ("inbound", "outbound"):
+            raise ValueError("direction must be 'inbound' or 'outbound'")
+        rng = self._state.extra_rng()
+        channel = (channel_id or rng.choice(self._state.channel_ids)).lower()
+        call = (call_id or seeded_uuid(rng)).lower()
+        recording_direction = "incoming" if direction == "inbound" else "outgoing"
+        ids = tuple(
+            self.add_recording(
+                status=recording_status,
+                size_bytes=size_bytes,
+                call_id=call,
+                channel_id=channel,
+                source="call",
+                direction=Direction(recording_direction),
+            ).id
+            for _ in range(recordings)
+        )
+        now = self.now()
+        duration = max((self._state.by_id[rid].recording.duration or 0 for rid in ids), default=0)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        payload = {
+            "id": call,
+            "channelId": channel,
+            "status": status,
+            "direction": direction,
+            "type": "call",
+            "duration": duration,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "endedAt": stamp,
+        }
+        request_id = None
+        if self._webhooks is not None:
+            request_id = self._webhooks.send(f"voice.{direction}", payload)
+        return SimulatedCall(
+            id=call, channel_id=channel, recording_ids=ids, webhook_request_id=request_id
+        )
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook delivery attempt so far, oldest first (empty without a webhook_url)."""
+        return self._webhooks.deliveries if self._webhooks is not None else []
+
+    async def wait_webhooks(self) -> None:
+        """Wait until every webhook sent so far was delivered or ran out of retries."""
+        if self._webhooks is not None:
+            await self._webhooks.join()
+
     def __repr__(self) -> str:
         where = self._base_url or "not started"
         return f"<BirdEmulator {where} recordings={len(self._state.by_id)} seed={self.seed}>"
@@ -620,6 +714,16 @@ def _check_status(status: str) -> str:
     if status not in ("accepted", "ongoing", "available", "failed", "absent"):
         raise ValueError(f"unknown transcription status {status!r}")
     return status
+
+
+@attrs.frozen(kw_only=True)
+class SimulatedCall:
+    """A call :meth:`BirdEmulator.complete_call` ended: its ids and its recordings."""
+
+    id: str
+    channel_id: str
+    recording_ids: tuple[str, ...]
+    webhook_request_id: str | None = None
 
 
 class SupportsNow(Protocol):

@@ -20,11 +20,26 @@ def _size(text: str) -> int | tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected N or MIN-MAX bytes, got {text!r}") from None
 
 
+_EPILOG = """\
+It prints the export lines that point the bird-recordings command (or your
+own code) at it, and serves until Ctrl-C or SIGTERM.
+
+examples:
+  {prog} --port 8080
+  {prog} --port 8080 --recordings 500 --seed 7
+  {prog} --media-size 1000000-5000000 --url-expires-s 60
+  {prog} --port 8080 &   # then paste the printed export lines, and:
+  bird-recordings sync --out archive
+"""
+
+
 def build_parser(prog: str = "python -m bird_recordings.emulator") -> argparse.ArgumentParser:
     """The command line of the emulator process (the CLI's ``emulator`` subcommand reuses it)."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Serve a local Bird Voice Recordings API and S3-like storage origin.",
+        epilog=_EPILOG.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -111,13 +126,15 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     """Run the emulator until SIGINT or SIGTERM; returns the exit status (0 when stopped).
 
     Prints ``export BIRD_API_URL=… BIRD_ACCESS_KEY=… BIRD_WORKSPACE_ID=…`` lines
     (one per variable, flushed), then comment lines with the storage origin.
+    ``prog`` is the name ``--help`` shows (``bird-recordings emulator`` from the CLI).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser() if prog is None else build_parser(prog)
+    args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args, sys.stdout))
     except OSError as exc:

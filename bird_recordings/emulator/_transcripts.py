@@ -153,6 +153,11 @@ class TranscriptStore:
         self.by_id[stored.id] = stored
         self.pending.add(stored.id)
 
+    def remove(self, transcription_id: str) -> StoredTranscription | None:
+        """Forget one (``DELETE …/transcriptions/{id}``); return it, or ``None`` if unknown."""
+        self.pending.discard(transcription_id)
+        return self.by_id.pop(transcription_id, None)
+
     def settle(self, now_s: float) -> list[StoredTranscription]:
         """Drop finished ones from ``pending``; return those that became ``available``."""
         became: list[StoredTranscription] = []

@@ -54,27 +54,27 @@ async def test_since_after_until_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
-async def test_an_unreachable_broker_is_exit_3_and_sends_nothing(
+async def test_an_unreachable_broker_is_exit_69_and_sends_nothing(
     run: Runner, tmp_path: Path
 ) -> None:
     out = tmp_path / "archive"
     broker = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     result = await run("archive", "submit", "--since", "2d", "--to", str(out), "--broker", broker)
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == 69, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "cannot reach the broker" in line
     assert "hunter2" not in result.stderr
     assert not list((out / ".archive-status").glob("*.json"))
 
 
-async def test_a_missing_or_unreachable_bucket_is_exit_3(
+async def test_a_missing_or_unreachable_bucket_is_exit_69(
     run: Runner, moto_server: MotoServer, tmp_path: Path
 ) -> None:
     env = run.env() | moto_server.env()
     missing = await run(
         "archive", "run", "--since", "2d", "--to", "s3://no-such-bucket-x/calls", env=env
     )
-    assert missing.returncode == 3
+    assert missing.returncode == 69
     assert "no such bucket" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     closed = env | {
@@ -82,7 +82,7 @@ async def test_a_missing_or_unreachable_bucket_is_exit_3(
         "AWS_MAX_ATTEMPTS": "1",
     }
     unreachable = await run("archive", "run", "--since", "2d", "--to", "s3://bucket-y", env=closed)
-    assert unreachable.returncode == 3
+    assert unreachable.returncode == 69
     assert "could not write to the bucket" in unreachable.stderr
     assert moto_server.secret_key not in unreachable.stderr
 
@@ -93,7 +93,7 @@ async def test_status_of_a_sink_without_an_archive(run: Runner, tmp_path: Path) 
     assert json.loads(result.stdout)["shards"] == 0
 
 
-async def test_a_bucket_we_may_not_write_is_exit_3_and_holds_nothing(run: Runner) -> None:
+async def test_a_bucket_we_may_not_write_is_exit_77_and_holds_nothing(run: Runner) -> None:
     import boto3
 
     from tests.services import moto_server
@@ -123,7 +123,7 @@ async def test_a_bucket_we_may_not_write_is_exit_3_and_holds_nothing(run: Runner
             }
         )
         result = await run("archive", "run", "--since", "2d", "--to", "s3://locked/calls", env=env)
-        assert result.returncode == 3
+        assert result.returncode == 77
         (line,) = result.stderr.strip().splitlines()
         assert "AccessDenied" in line
         assert key["SecretAccessKey"] not in result.stderr
@@ -135,3 +135,11 @@ async def test_a_bucket_we_may_not_write_is_exit_3_and_holds_nothing(run: Runner
             aws_secret_access_key=key["SecretAccessKey"],
         )
         assert reader.list_objects_v2(Bucket="locked").get("KeyCount") == 0
+
+
+async def test_a_folder_that_cannot_be_written_is_exit_74(run: Runner, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = await run("archive", "run", "--since", "2d", "--to", str(blocker / "archive"))
+    assert result.returncode == 74
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,13 @@ from bird_recordings._cli.common import parse_when
 from bird_recordings._cli.manifest import MANIFEST_NAME, Entry, Manifest
 from bird_recordings._cli.naming import NameTemplate, TemplateError
 from bird_recordings.cli import main
+
+
+def attrs_evolve(rec: br.Recording, **changes: Any) -> br.Recording:
+    import attrs
+
+    return attrs.evolve(rec, **changes)
+
 
 REC = br.Recording(
     id="5b74ee9e-9d45-473a-82cd-f1f7feea6bbd",
@@ -48,6 +56,45 @@ def test_templates_render(template: str, expected: str, tmp_path: Path) -> None:
 def test_bad_templates_are_refused(template: str, tmp_path: Path) -> None:
     with pytest.raises(TemplateError):
         NameTemplate(template, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{duration:>9999999999}", "width"),
+        ("{id:.9999999999}", "precision"),
+        ("{duration:>65}", "width"),
+        ("{id!r}", "conversions"),
+        ("{id!s}", "conversions"),
+        ("{id.__class__}", "attribute or index"),
+        ("{id[0]}", "attribute or index"),
+        ("{created_at.year}", "attribute or index"),
+        ("{id:{ext}}", "nested"),
+        ("{created_at:%999999999Y}", "date format"),
+        ("{created_at:%_99d}", "date format"),
+        ("{id:" + "x" * 70 + "}", "longer than"),
+        ("{id}" * 300, "longer than"),
+        ("{id:%%%}", "not a valid format spec"),
+    ],
+)
+def test_unsafe_templates_are_refused_before_rendering(
+    template: str, message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(TemplateError, match=message):
+        NameTemplate(template, tmp_path)
+
+
+def test_bounded_specs_and_date_directives_still_work(tmp_path: Path) -> None:
+    rec = attrs_evolve(REC, duration=29)
+    names = NameTemplate("{created_at:%Y/%-m}/{duration:>04}-{id:.8}.{ext}", tmp_path)
+    assert names.render(rec).as_posix() == "2023/10/0029-5b74ee9e.mp3"
+
+
+def test_control_characters_and_long_parts_never_reach_a_name(tmp_path: Path) -> None:
+    rec = attrs_evolve(REC, id="a\x00b\nc", channel_id="x" * 300)
+    assert NameTemplate("{id}.mp3", tmp_path).render(rec).as_posix() == "a_b_c.mp3"
+    with pytest.raises(TemplateError, match="255 bytes"):
+        NameTemplate("{channel_id}.mp3", tmp_path).render(rec)
 
 
 def test_field_values_cannot_add_folders(tmp_path: Path) -> None:
@@ -92,7 +139,18 @@ def test_manifest_survives_a_cut_line_and_compacts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["demo", "list", "get", "download", "sync", "delete", "metrics", None]
+    "name",
+    [
+        "demo",
+        "list",
+        "get",
+        "download",
+        "sync",
+        "delete",
+        "delete-transcription",
+        "metrics",
+        None,
+    ],
 )
 def test_every_command_has_help_with_examples(
     name: str | None, capsys: pytest.CaptureFixture[str]
@@ -106,3 +164,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["download", "--concurrency", "many"]) == 2
     assert main(["emulator", "--no-such-flag"]) == 2
     capsys.readouterr()
+
+
+def test_emulator_help_names_the_command_and_has_examples(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["emulator", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: bird-recordings emulator")
+    assert "python -m" not in out
+    assert "examples:\n  bird-recordings emulator --port 8080" in out

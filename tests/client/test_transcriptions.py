@@ -23,6 +23,14 @@ PRESIGNED = (
     "&X-Amz-Date=20261125T120000Z&X-Amz-Expires=600&X-Amz-SignedHeaders=host"
     "&X-Amz-Signature=deadbeefcafe"
 )
+
+
+def client_time() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Speaker 1>Olá\n"
 
 
@@ -221,3 +229,48 @@ async def test_wait_times_out_with_the_last_error_as_cause(
     assert "no status seen" in str(caught.value)
     assert isinstance(caught.value.__cause__, br.ServerError)
     assert sum(fake_clock.sleeps) == pytest.approx(10)
+
+
+# Delete ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [204, 200])
+async def test_delete_sends_one_delete_with_the_key(
+    client: br.RecordingsClient, aioresponses_compat: Any, status: int
+) -> None:
+    m = aioresponses_compat
+    m.delete(ONE_URL, status=status)
+    await client.delete_transcription(TID)
+    [(method, url, kwargs)] = sent(m)
+    assert (method, str(url)) == ("DELETE", ONE_URL)
+    assert kwargs["headers"]["Authorization"] == f"AccessKey {ACCESS_KEY}"
+
+
+async def test_delete_accepts_a_transcription_and_maps_404(
+    client: br.RecordingsClient, aioresponses_compat: Any
+) -> None:
+    m = aioresponses_compat
+    m.delete(
+        ONE_URL, status=404, payload={"code": "NotFound", "message": "transcription not found"}
+    )
+    obj = br.Transcription(
+        id=TID,
+        recording_id=REAL_ID,
+        status=br.TranscriptionStatus.AVAILABLE,
+        stereo=False,
+        locale="en-US",
+        created_at=client_time(),
+        updated_at=client_time(),
+    )
+    with pytest.raises(br.NotFoundError, match="transcription not found"):
+        await client.delete_transcription(obj)
+    assert count(m) == 1  # a 404 is an answer, not retried
+
+
+@pytest.mark.parametrize("bad", [".", "..", "a/b", "/", "", "  "])
+async def test_delete_refuses_ids_that_would_change_the_path(
+    client: br.RecordingsClient, aioresponses_compat: Any, bad: str
+) -> None:
+    with pytest.raises(br.InvalidArgumentError):
+        await client.delete_transcription(bad)
+    assert count(aioresponses_compat) == 0

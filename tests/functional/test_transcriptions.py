@@ -398,3 +398,35 @@ async def test_cancelled_wait_propagates(emu: BirdEmulator, client: br.Recording
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# Delete ------------------------------------------------------------------------------
+
+
+async def test_delete_removes_it_and_a_second_delete_is_404(
+    emu: BirdEmulator, client: br.RecordingsClient
+) -> None:
+    done = await available_transcription(emu, client)
+    other = await client.create_transcription(new_recording(emu))
+    await client.delete_transcription(done)
+    assert done.id not in emu.transcriptions
+    assert other.id in emu.transcriptions
+    with pytest.raises(br.NotFoundError):
+        await client.get_transcription(done.id)
+    with pytest.raises(br.NotFoundError):
+        await client.get_transcription_content(done.id, "txt")
+    with pytest.raises(br.NotFoundError):
+        await client.delete_transcription(done.id)
+    listed = {t.id async for t in client.list_transcriptions()}
+    assert done.id not in listed
+    assert other.id in listed
+    assert done.recording_id in emu.recordings  # the recording is untouched
+    emu.delete_transcription(other.id)  # the emulator's own handle does the same
+    assert other.id not in emu.transcriptions
+    with pytest.raises(KeyError):
+        emu.delete_transcription(other.id)
+
+
+async def test_delete_of_a_malformed_id_is_refused_by_bird(client: br.RecordingsClient) -> None:
+    with pytest.raises(br.UnprocessableEntityError):
+        await client.delete_transcription("not-a-uuid")

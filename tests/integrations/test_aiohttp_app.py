@@ -86,8 +86,10 @@ async def test_errors(emu: BirdEmulator, http: TestClient[Any, Any]) -> None:
     emu.faults.status(429, retry_after=120, count=None, recording_id=limited)
     assert (await http.get(f"/recordings/{missing}")).status == 404
     assert (await http.get(f"/recordings/{missing}/audio")).status == 404
-    assert (await http.get(f"/recordings/{ongoing}/audio")).status == 404
-    assert (await http.get(f"/recordings/{ongoing}/audio-url")).status == 404
+    not_ready = await http.get(f"/recordings/{ongoing}/audio")
+    assert not_ready.status == 409
+    assert (await not_ready.json())["code"] == "recording_not_available"
+    assert (await http.get(f"/recordings/{ongoing}/audio-url")).status == 409
     limited_response = await http.get(f"/recordings/{limited}/audio")
     assert limited_response.status == 503
     assert limited_response.headers["Retry-After"] == "120"

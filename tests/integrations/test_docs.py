@@ -47,7 +47,7 @@ def test_every_public_name_is_in_the_api_reference(name: str) -> None:
 def test_the_guides_are_in_the_toctree() -> None:
     index = (DOCS / "index.md").read_text()
     pages = {page.stem for page in DOCS.glob("*.md")} - {"index"}
-    listed = set(re.findall(r"^([a-z_]+)$", index, re.MULTILINE))
+    listed = set(re.findall(r"^([a-z_-]+)$", index, re.MULTILINE))
     assert pages <= listed
 
 

@@ -116,9 +116,10 @@ async def test_bird_errors_become_http_answers(
         assert (await http.get(f"/recordings/{missing}/audio")).status_code == 404
         assert (await http.get(f"/recordings/{missing}/audio-url")).status_code == 404
         not_ready = await http.get(f"/recordings/{ongoing}/audio")
-        assert not_ready.status_code == 404
-        assert "ongoing" in not_ready.json()["detail"]
-        assert (await http.get(f"/recordings/{ongoing}/audio-url")).status_code == 404
+        assert not_ready.status_code == 409
+        assert not_ready.json()["code"] == "recording_not_available"
+        assert "ongoing" in not_ready.json()["message"]
+        assert (await http.get(f"/recordings/{ongoing}/audio-url")).status_code == 409
         rate_limited = await http.get(f"/recordings/{limited}")
         assert rate_limited.status_code == 503
         assert rate_limited.headers["retry-after"] == "120"

@@ -105,6 +105,12 @@ ERRORS: list[br.BirdRecordingsError] = [
     br.TranscriptionNotAvailableError("t-1", "ongoing"),
     br.TranscriptionFailedError("t-1", "failed", transcription=_TRANSCRIPTION),
     br.TranscriptionTimeoutError("t-1", 30.0, transcription=_TRANSCRIPTION),
+    br.UnsafePathError("'../x' is not a single file name"),
+    br.UnexpectedError("download r-1: ValueError: odd"),
+    br.RangeNotSatisfiableError(
+        status=416, code="InvalidRange", message="beyond", url=_URL, size_bytes=10
+    ),
+    br.WebhookSignatureError("stale", "the timestamp is outside the tolerance"),
 ]
 
 
