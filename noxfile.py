@@ -34,7 +34,7 @@ TEST_DEPS = [
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with warnings as errors and branch coverage."""
-    session.install("-e", ".[cli,s3,celery]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,s3,celery]", *TEST_DEPS)
     session.run("coverage", "erase")
     session.run(
         "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the doc examples."""
-    session.install("-e", ".[cli,s3,celery]", "mypy>=1.13", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,s3,celery]", "mypy>=1.13", *TEST_DEPS)
     session.run("mypy")
 
 
@@ -64,7 +64,7 @@ def typing(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
     session.install(
-        "-e", ".[cli,s3,celery,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+        "-e", ".[cli,redis,s3,celery,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
     )
     for builder in ("html", "doctest"):
         session.run(
@@ -75,7 +75,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
-    session.install("-e", ".[cli,s3,celery]", "moto[server]>=5", "boto3")
+    session.install("-e", ".[cli,redis,s3,celery]", "moto[server]>=5", "boto3")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
     if not session.posargs:
         # Archiving: S3Sink against DirectorySink (1 GiB), then a fleet of two workers.

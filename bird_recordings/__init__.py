@@ -45,6 +45,7 @@ from ._errors import (
     PermissionDeniedError,
     RangeNotSatisfiableError,
     RateLimitError,
+    RateLimiterUnavailableError,
     RecordingNotAvailableError,
     ResponseValidationError,
     ServerError,
@@ -58,6 +59,7 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._hooks import Hooks, SpanHandle
+from ._limits import LocalRateLimiter, RateLimiterProtocol
 from ._models import (
     Call,
     CallRecording,
@@ -121,6 +123,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidMediaURLError",
+    "LocalRateLimiter",
     "MediaChangedError",
     "MediaStream",
     "MediaURL",
@@ -132,6 +135,8 @@ __all__ = [
     "PermissionDeniedError",
     "RangeNotSatisfiableError",
     "RateLimitError",
+    "RateLimiterProtocol",
+    "RateLimiterUnavailableError",
     "Recording",
     "RecordingNotAvailableError",
     "RecordingOrigin",

@@ -20,7 +20,7 @@ from ._constants import LOGGER_NAME, MAX_API_BODY_BYTES
 from ._converter import structure
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
 from ._hooks import NO_HOOKS, AttributeValue, Hooks
-from ._limits import RateLimiter
+from ._limits import RateLimiterProtocol, RequestKind
 from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
 from ._redact import REDACTED, redact_url
 from ._retry import RetryPolicy, parse_retry_after
@@ -43,8 +43,8 @@ class APIRequester:
         authorization: str,
         retry: RetryPolicy,
         clock: Clock,
-        limiter: RateLimiter,
-        post_limiter: RateLimiter,
+        rate_limiter: RateLimiterProtocol,
+        workspace_id: str,
         max_concurrent_requests: int,
     ) -> None:
         self.transport = transport
@@ -52,8 +52,8 @@ class APIRequester:
         self._authorization = authorization
         self.retry = retry
         self.clock = clock
-        self.limiter = limiter
-        self.post_limiter = post_limiter
+        self.rate_limiter = rate_limiter
+        self.workspace_id = workspace_id
         self._semaphore = asyncio.Semaphore(max_concurrent_requests)
         self.retries_performed = 0
         # Bird's clock minus ours, from the Date header of the latest response:
@@ -158,11 +158,11 @@ class APIRequester:
         over ``max_body_bytes`` raises :class:`ResponseValidationError`.
         """
         url = self.url(path)
-        limiter = self.post_limiter if method == "POST" else self.limiter
+        # Bird budgets GET and POST per workspace; DELETE is counted with GET.
+        kind: RequestKind = "post" if method == "POST" else "get"
         retries = 0
         while True:
-            if limiter.rate is not None:
-                await limiter.acquire()
+            await self.rate_limiter.acquire(self.workspace_id, kind)
             started = self.clock.monotonic()
             try:
                 async with self._semaphore:
@@ -212,18 +212,23 @@ class APIRequester:
                     recording_id=recording_id,
                     now=self.clock.now(),
                 )
+                if isinstance(error, RateLimitError):
+                    # Every 429 pauses the budget (fleet-wide with a shared limiter),
+                    # for the wait the retry policy chooses, retried or not.
+                    delay = self.retry.delay_s(retries, error.retry_after, random.random)
+                    pause = self.retry.retry_after_max_s if delay is None else delay
+                    await self.rate_limiter.report_rate_limited(self.workspace_id, kind, pause)
                 if not (
                     self.retry.is_retryable_status(response.status)
                     and self.retry.allows(retries, method)
                 ):
                     raise error
                 # Retry-After is honoured on any retryable status (429 and 503 alike).
-                retry_after = (
-                    error.retry_after
-                    if isinstance(error, RateLimitError)
-                    else parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
-                )
-                delay = self.retry.delay_s(retries, retry_after, random.random)
+                if not isinstance(error, RateLimitError):
+                    retry_after = parse_retry_after(
+                        response.headers.get("Retry-After"), self.clock.now()
+                    )
+                    delay = self.retry.delay_s(retries, retry_after, random.random)
                 if delay is None:
                     raise error
                 logger.info(

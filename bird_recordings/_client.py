@@ -46,7 +46,7 @@ from ._errors import (
     as_library_error,
 )
 from ._hooks import Hooks
-from ._limits import RateLimiter
+from ._limits import LocalRateLimiter, RateLimiterProtocol
 from ._models import (
     CallRecording,
     CallRecordingPage,
@@ -79,8 +79,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["RecordingsClient"]
-
-_POST_RATE_LIMIT_PER_S = 500.0  # Bird's documented default for POST
 
 
 def _setting(value: str | None, env: str, argument: str) -> str:
@@ -131,6 +129,12 @@ class RecordingsClient:
         rate_limit: API requests per second (GET, DELETE) across the client;
             default 50, Bird's documented per-workspace limit. ``None`` disables.
         rate_burst: requests allowed at once before the rate applies.
+        rate_limiter: a :class:`RateLimiterProtocol` that holds the budget
+            instead, e.g. ``bird_recordings.redis.RedisRateLimiter`` to share
+            one budget between processes, or one :class:`LocalRateLimiter`
+            shared by several clients. Borrowed: the client never closes it.
+            Default: a :class:`LocalRateLimiter` built from ``rate_limit``
+            and ``rate_burst`` (POST at Bird's 500/s).
         connect_timeout_s: TCP/TLS connect timeout.
         timeout_s: total timeout of one API request.
         stall_timeout_s: a media transfer fails over when no byte arrives for this long.
@@ -178,6 +182,7 @@ class RecordingsClient:
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
         allow_insecure_storage: bool = False,
+        rate_limiter: RateLimiterProtocol | None = None,
     ) -> None:
         key = _setting(access_key, ENV_ACCESS_KEY, "access_key")
         _check_header_value("access_key", key)
@@ -195,11 +200,23 @@ class RecordingsClient:
         _check_positive("rate_limit", rate_limit, allow_none=True)
         for name, count in (
             ("max_concurrent_requests", max_concurrent_requests),
+            ("rate_burst", rate_burst),
             ("chunk_size", chunk_size),
             ("pool_size", pool_size),
         ):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ConfigurationError(f"{name} must be a positive integer, got {count!r}")
+        if rate_limiter is not None:
+            if rate_limit != DEFAULT_RATE_LIMIT_PER_S or rate_burst != DEFAULT_RATE_BURST:
+                raise ConfigurationError(
+                    "pass either rate_limiter or rate_limit/rate_burst, not both: "
+                    "the rate_limiter holds the budget"
+                )
+            if not isinstance(rate_limiter, RateLimiterProtocol):
+                raise ConfigurationError(
+                    "rate_limiter must have async acquire() and report_rate_limited() "
+                    "(see RateLimiterProtocol)"
+                )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy")
         if auth_scheme not in AUTH_SCHEMES:
@@ -227,12 +244,9 @@ class RecordingsClient:
             authorization=proto.auth_header(key, auth_scheme),
             retry=self.retry,
             clock=self.clock,
-            limiter=RateLimiter(
-                rate_limit, burst=rate_burst, clock=self.clock.monotonic, sleep=self.clock.sleep
-            ),
-            post_limiter=RateLimiter(
-                _POST_RATE_LIMIT_PER_S, clock=self.clock.monotonic, sleep=self.clock.sleep
-            ),
+            rate_limiter=rate_limiter
+            or LocalRateLimiter(rate_limit, burst=rate_burst, clock=self.clock),
+            workspace_id=self.workspace_id,
             max_concurrent_requests=max_concurrent_requests,
         )
         self._closed = False
@@ -290,6 +304,11 @@ class RecordingsClient:
         """The ``aiohttp.ClientSession`` in use (owned or borrowed)."""
         self._ensure_open()
         return self._transport.session
+
+    @property
+    def rate_limiter(self) -> RateLimiterProtocol:
+        """The rate limiter every API request of this client goes through."""
+        return self._api.rate_limiter
 
     @property
     def retries_performed(self) -> int:
@@ -898,8 +917,8 @@ class RecordingsClient:
             authorization=parent_api._authorization,
             retry=view.retry,
             clock=self.clock,
-            limiter=parent_api.limiter,
-            post_limiter=parent_api.post_limiter,
+            rate_limiter=parent_api.rate_limiter,
+            workspace_id=self.workspace_id,
             max_concurrent_requests=1,
         )
         view._api._semaphore = parent_api._semaphore  # one concurrency cap for all views

@@ -35,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "RangeNotSatisfiableError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "RecordingNotAvailableError",
     "ResponseValidationError",
     "ServerError",
@@ -203,6 +204,16 @@ class RateLimitError(APIStatusError):
     def __init__(self, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
         super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class RateLimiterUnavailableError(BirdRecordingsError, ConnectionError):
+    """The shared rate budget's store (Redis) cannot be reached; nothing was sent.
+
+    Raised by ``bird_recordings.redis.RedisRateLimiter(on_redis_error="raise")``
+    instead of sending requests that nobody counted. The store's own error is
+    ``__cause__``; the message names the store with its password redacted.
+    Also a :class:`ConnectionError`.
+    """
 
 
 class ServerError(APIStatusError):

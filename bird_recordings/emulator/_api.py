@@ -180,6 +180,8 @@ class ApiOrigin:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         emu = self._emu
         response: web.StreamResponse | None = None
+        received_s = emu._now_s()
+        rate_limited = False
         try:
             faults = emu.faults
             if faults:
@@ -192,6 +194,9 @@ class ApiOrigin:
                     response = self._status_fault(status)
             if response is None:
                 response = self._authenticate(request)
+            if response is None and emu._rate_limits is not None:
+                response = self._rate_limit(request)
+                rate_limited = response is not None
             if response is None:
                 emu._settle_transcriptions()
                 try:
@@ -216,7 +221,25 @@ class ApiOrigin:
             return response
         finally:
             if emu.log_requests:
-                emu.requests.append(RequestRecord.capture("api", request, response))
+                emu.requests.append(
+                    RequestRecord.capture(
+                        "api", request, response, received_s=received_s, rate_limited=rate_limited
+                    )
+                )
+
+    def _rate_limit(self, request: web.Request) -> web.Response | None:
+        """429 with ``Retry-After`` when the workspace's bucket for this kind is empty."""
+        limits = self._emu._rate_limits
+        assert limits is not None
+        workspace = request.match_info.get("ws")
+        if workspace != self._emu.workspace_id:
+            return None  # an unknown workspace is a 404, and gets no bucket of its own
+        retry_after = limits.retry_after(workspace, request.method)
+        if retry_after is None:
+            return None
+        response = self._error(429, "TooManyRequests", "rate limit exceeded for this workspace")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization")

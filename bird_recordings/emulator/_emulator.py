@@ -24,6 +24,7 @@ from ._api import ApiOrigin
 from ._faults import Faults, StatusFault
 from ._http import HttpDate, RequestRecord
 from ._media import Media, duration_for_size
+from ._ratelimit import RateLimits
 from ._signing import Signer
 from ._state import SizeSpec, State, StoredRecording, check_size_spec, seeded_uuid
 from ._storage import KEY_PREFIX, StorageOrigin
@@ -85,6 +86,14 @@ class BirdEmulator:
     ``x-amz-server-side-encryption``: ``"AES256"`` (SSE-S3, S3's default; the
     ETag is the MD5), ``"aws:kms"`` or ``"aws:kms:dsse"`` (the ETag is 32 hex
     digits that are *not* the MD5, as on S3), or ``None`` (no header).
+
+    ``rate_limit`` enforces Bird's per-workspace limit on GET (and DELETE)
+    requests per second, ``post_rate_limit`` on POST (Bird: 50 and 500; both
+    off by default): a token bucket per workspace holding ``rate_limit_burst``
+    requests (default: one second's worth), shared by every connection. A
+    request that finds it empty gets 429 with ``Retry-After`` (whole seconds)
+    and is counted in :attr:`rate_limited_count` and marked ``rate_limited``
+    in :attr:`requests`.
     """
 
     def __init__(
@@ -108,6 +117,9 @@ class BirdEmulator:
         webhook_url: str | None = None,
         signing_key: str | None = None,
         webhook_retry_delays_s: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_DELAYS_S,
+        rate_limit: float | None = None,
+        post_rate_limit: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
         if recordings < 0:
             raise ValueError("recordings must be >= 0")
@@ -163,6 +175,11 @@ class BirdEmulator:
         """The armed faults; see :class:`Faults`."""
         self.requests: list[RequestRecord] = []
         """Every request either origin received, oldest first (a plain list: ``clear()`` it)."""
+        self._rate_limits = (
+            None
+            if rate_limit is None and post_rate_limit is None
+            else RateLimits(rate_limit, post_rate_limit, self._now_s, rate_limit_burst)
+        )
         self._api = ApiOrigin(self)
         self._storage = StorageOrigin(self)
         self._runners: list[web.AppRunner] = []
@@ -293,6 +310,11 @@ class BirdEmulator:
         """Current recordings by id (a read-only view; ``url`` is signed per call, not stored)."""
         self._settle_transcriptions()
         return _RecordingsView(self._state.by_id)
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many requests the emulated rate limit answered with 429 (faults not included)."""
+        return 0 if self._rate_limits is None else self._rate_limits.rejected
 
     def clear_requests(self) -> None:
         """Empty :attr:`requests`."""

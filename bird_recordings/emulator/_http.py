@@ -54,7 +54,9 @@ class RequestRecord:
     ``raw_path`` is as sent; ``query`` and ``headers`` are read-only
     multidicts (header lookups ignore case); ``status`` is the status the
     emulator answered (also when a fault then cut the body);
-    ``recording_id`` is the id the path names, if any.
+    ``recording_id`` is the id the path names, if any; ``received_s`` is when
+    the request arrived, in POSIX seconds on the emulator's clock;
+    ``rate_limited`` is true for a 429 of the emulated rate limit (not a fault).
     """
 
     origin: Literal["api", "storage"]
@@ -65,6 +67,8 @@ class RequestRecord:
     headers: CIMultiDictProxy[str]
     status: int
     recording_id: str | None = None
+    received_s: float | None = None
+    rate_limited: bool = False
 
     @classmethod
     def capture(
@@ -72,6 +76,9 @@ class RequestRecord:
         origin: Literal["api", "storage"],
         request: web.BaseRequest,
         response: web.StreamResponse | None,
+        *,
+        received_s: float | None = None,
+        rate_limited: bool = False,
     ) -> RequestRecord:
         """The record of ``request`` as answered by ``response`` (500 if none was made)."""
         return cls(
@@ -83,6 +90,8 @@ class RequestRecord:
             headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             status=response.status if response is not None else 500,
             recording_id=recording_id_in(request.path),
+            received_s=received_s,
+            rate_limited=rate_limited,
         )
 
 

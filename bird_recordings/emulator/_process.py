@@ -76,6 +76,13 @@ def build_parser(prog: str = "python -m bird_recordings.emulator") -> argparse.A
         metavar="ACCEPTED_S,ONGOING_S",
         help="seconds a transcription is accepted, then ongoing (default: 2,7)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="PER_S",
+        help="enforce Bird's per-workspace GET limit, e.g. 50 (429 + Retry-After; default: off)",
+    )
     return parser
 
 
@@ -105,6 +112,7 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         log_requests=not args.no_request_log,
         transcript_delivery=args.transcript_delivery,
         transcription_schedule_s=args.transcription_schedule,
+        rate_limit=args.rate_limit,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

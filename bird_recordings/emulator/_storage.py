@@ -146,12 +146,15 @@ class StorageOrigin:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         emu = self._emu
         response: web.StreamResponse | None = None
+        received_s = emu._now_s()
         try:
             response = await self._serve(request)
             return response
         finally:
             if emu.log_requests:
-                emu.requests.append(RequestRecord.capture("storage", request, response))
+                emu.requests.append(
+                    RequestRecord.capture("storage", request, response, received_s=received_s)
+                )
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
         headers, given = self._emu._fault_response(fault, "application/xml")

@@ -158,6 +158,22 @@ def scenarios() -> list[Scenario]:
             targets={"bytes_ratio": 1.05},
         ),
         Scenario(
+            "fleet",
+            "fleet",
+            "4 processes, one workspace limited to 50 GET/s (Redis vs per-process)",
+            count=150,
+            seeded=200,
+            concurrency=8,
+            pairs=1,
+        ),
+        Scenario(
+            "slot-cost",
+            "slot",
+            "4,000 sequential get_recording, Redis slot vs in-process limiter",
+            count=4000,
+            pairs=6,
+        ),
+        Scenario(
             "embedded",
             "download",
             "web app p50/p99 during 500 x 1 MiB, c16",
@@ -313,6 +329,10 @@ def rate(result: dict[str, Any], kind: str) -> float:
 
 
 def run_scenario(ctx: Context, sc: Scenario, pairs: int) -> dict[str, Any]:
+    if sc.kind in ("fleet", "slot"):
+        from ._shared import run_shared_scenario
+
+        return run_shared_scenario(ctx, sc, sc.pairs or pairs)
     server = Server(seed=7, recordings=sc.seeded, cpu=ctx.server_cpu, env=ctx.env)
     try:
         info = server.info
@@ -545,6 +565,8 @@ def table(reports: list[dict[str, Any]]) -> str:
                 notes.append(
                     f"{same['median']:.2f}x [{same['min']:.2f}-{same['max']:.2f}] of {RAW_MD5}"
                 )
+            if "note" in s:
+                notes.append(s["note"])
             if s["bad_files"] or s["errors"]:
                 notes.append(f"BAD FILES {s['bad_files']} ERRORS {s['errors']}")
             files = _fmt(s.get("files_per_s")) if report["unit"] == "MiB/s" else "-"

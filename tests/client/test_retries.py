@@ -13,7 +13,6 @@ import pytest
 
 import bird_recordings as br
 from bird_recordings._api import APIRequester
-from bird_recordings._limits import RateLimiter
 from bird_recordings._transport import Transport
 from tests.client._support import REAL_ID, RECORDINGS_URL, count, recording_url
 from tests.conftest import BASE_URL, WORKSPACE, FakeClock
@@ -297,8 +296,8 @@ async def requester(fake_clock: FakeClock) -> AsyncIterator[APIRequester]:
             authorization="AccessKey k",
             retry=br.RetryPolicy(jitter=0),
             clock=fake_clock,
-            limiter=RateLimiter(None, clock=fake_clock.monotonic, sleep=fake_clock.sleep),
-            post_limiter=RateLimiter(None, clock=fake_clock.monotonic, sleep=fake_clock.sleep),
+            rate_limiter=br.LocalRateLimiter(None, None, clock=fake_clock),
+            workspace_id=WORKSPACE,
             max_concurrent_requests=4,
         )
     finally:

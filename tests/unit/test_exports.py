@@ -111,6 +111,7 @@ ERRORS: list[br.BirdRecordingsError] = [
         status=416, code="InvalidRange", message="beyond", url=_URL, size_bytes=10
     ),
     br.WebhookSignatureError("stale", "the timestamp is outside the tolerance"),
+    br.RateLimiterUnavailableError("the shared rate budget is unreachable"),
 ]
 
 

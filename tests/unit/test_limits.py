@@ -76,3 +76,74 @@ async def test_acquire_sleeps_only_when_it_must() -> None:
     # The fake sleep advances the clock, so each later caller waits one interval.
     assert clock.sleeps == [0.25, 0.25]
     assert clock.monotonic() == 1000.5
+
+
+# -- LocalRateLimiter: both kinds, every workspace, 429 pauses ------------------
+
+
+def local(
+    get_rate: float | None = 4.0, post_rate: float | None = 8.0, burst: int = 1
+) -> tuple[br.LocalRateLimiter, FakeClock]:
+    clock = FakeClock()
+    return br.LocalRateLimiter(get_rate, post_rate, burst=burst, clock=clock), clock
+
+
+def test_local_limiter_is_a_rate_limiter_protocol() -> None:
+    assert isinstance(local()[0], br.RateLimiterProtocol)
+
+
+def test_local_kinds_and_workspaces_have_separate_budgets() -> None:
+    limiter, _ = local()
+    assert [limiter.reserve("a", "get") for _ in range(3)] == [0.0, 0.25, 0.5]
+    assert [limiter.reserve("a", "post") for _ in range(3)] == [0.0, 0.125, 0.25]
+    assert [limiter.reserve("b", "get") for _ in range(2)] == [0.0, 0.25]
+
+
+def test_local_burst_applies_to_each_kind() -> None:
+    limiter, _ = local(burst=2)
+    assert [limiter.reserve("a", "get") for _ in range(3)] == [0.0, 0.0, 0.25]
+    assert [limiter.reserve("a", "post") for _ in range(3)] == [0.0, 0.0, 0.125]
+
+
+async def test_local_report_pauses_the_kind_then_paces_without_burst() -> None:
+    limiter, _ = local(burst=3)
+    await limiter.report_rate_limited("a", "get", 2.0)
+    # After the pause the budget restarts empty: one interval apart, no burst.
+    assert [limiter.reserve("a", "get") for _ in range(3)] == [2.0, 2.25, 2.5]
+    assert limiter.reserve("a", "post") == 0.0  # POST has its own budget
+    assert limiter.reserve("b", "get") == 0.0  # and so has another workspace
+
+
+async def test_local_pause_extends_never_shortens() -> None:
+    limiter, _ = local()
+    await limiter.report_rate_limited("a", "get", 3.0)
+    await limiter.report_rate_limited("a", "get", 1.0)
+    assert limiter.reserve("a", "get") == 3.0
+
+
+async def test_local_acquire_waits_on_the_clock() -> None:
+    limiter, clock = local()
+    for _ in range(3):
+        await limiter.acquire("a", "get")
+    assert clock.sleeps == [0.25, 0.25]
+
+
+async def test_local_disabled_kind_neither_waits_nor_pauses() -> None:
+    limiter, clock = local(get_rate=None)
+    await limiter.report_rate_limited("a", "get", 5.0)
+    for _ in range(100):
+        await limiter.acquire("a", "get")
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"get_rate": 0}, {"post_rate": -1}, {"get_rate": True}, {"burst": 0}, {"burst": 1.5}],
+)
+def test_local_invalid_configuration(kwargs: dict[str, object]) -> None:
+    with pytest.raises(br.ConfigurationError):
+        br.LocalRateLimiter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_local_repr() -> None:
+    assert repr(local()[0]) == "LocalRateLimiter(get_rate=4.0, post_rate=8.0, burst=1)"

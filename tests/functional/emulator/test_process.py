@@ -93,3 +93,20 @@ def test_parser_options() -> None:
 def test_main_reports_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--media-size", "10"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+async def test_rate_limit_option_limits_the_process() -> None:
+    proc, env = await start_process("--recordings", "1", "--rate-limit", "1")
+    try:
+        url = f"{env['BIRD_API_URL']}/workspaces/{env['BIRD_WORKSPACE_ID']}/recordings"
+        headers = {"Authorization": f"AccessKey {env['BIRD_ACCESS_KEY']}"}
+        statuses = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):  # a bucket of one: the second within a second is refused
+                async with session.get(url, headers=headers) as resp:
+                    statuses.append((resp.status, resp.headers.get("Retry-After")))
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert statuses == [(200, None), (429, "1")]
+    assert build_parser().parse_args([]).rate_limit is None
