@@ -64,7 +64,11 @@ def typing(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
     session.install(
-        "-e", ".[cli,redis,s3,celery,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+        "-e",
+        ".[cli,redis,s3,celery,starlette,otel]",
+        "sphinx>=8",
+        "myst-parser>=4",
+        "furo>=2024.8.6",
     )
     for builder in ("html", "doctest"):
         session.run(
