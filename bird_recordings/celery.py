@@ -11,16 +11,25 @@ a sink that refuses us for good (no bucket, access denied) fails at once.
 
 Each worker *process* gets one :class:`~bird_recordings.BlockingRecordingsClient`,
 created at ``worker_process_init`` (after the prefork) and closed at
-``worker_process_shutdown``; sinks are cached per process the same way.
+``worker_process_shutdown`` (with its Redis limiter); sinks are cached per
+process the same way.
 
 Configuration, from the worker's environment:
 
 ``BIRD_ACCESS_KEY``, ``BIRD_WORKSPACE_ID``, ``BIRD_API_URL``
     as for :class:`~bird_recordings.RecordingsClient`.
+``BIRD_ARCHIVE_REDIS_URL``
+    ``redis://host:6379/0``: every worker process shares the workspace's GET
+    budget through this Redis (:class:`~bird_recordings.redis.RedisRateLimiter`,
+    needs the ``redis`` package, which ``celery[redis]`` brings), so N workers
+    stay inside Bird's limit together. It may be the broker's Redis.
 ``BIRD_ARCHIVE_RATE_LIMIT``
-    GET requests per second *for this process* when no shared budget is
-    configured (default 50, Bird's per-workspace limit: with N worker
-    processes set it to 50/N).
+    GET requests per second: with ``BIRD_ARCHIVE_REDIS_URL``, for the whole
+    fleet (default 50, Bird's per-workspace limit); without it, for this
+    process alone (with N worker processes set it to 50/N).
+``BIRD_ARCHIVE_PROCESSES``
+    how many processes share the Redis budget (default 1): if Redis goes away,
+    each falls back to a budget of rate / processes of its own.
 ``BIRD_ARCHIVE_CONCURRENCY``
     recordings of one shard fetched at once (default 8).
 ``AWS_*``
@@ -54,7 +63,9 @@ from bird_recordings.archive import ArchiveSink, Shard, SinkError, archive_shard
 
 __all__ = [
     "ENV_CONCURRENCY",
+    "ENV_PROCESSES",
     "ENV_RATE_LIMIT",
+    "ENV_REDIS_URL",
     "TASK_NAME",
     "ShardIncompleteError",
     "TransientArchiveError",
@@ -69,6 +80,8 @@ logger: Final = logging.getLogger(f"{LOGGER_NAME}.celery")
 #: The registered task name (for ``send_task`` from code that does not import this module).
 TASK_NAME: Final = "bird_recordings.archive_shard"
 ENV_RATE_LIMIT: Final = "BIRD_ARCHIVE_RATE_LIMIT"
+ENV_REDIS_URL: Final = "BIRD_ARCHIVE_REDIS_URL"
+ENV_PROCESSES: Final = "BIRD_ARCHIVE_PROCESSES"
 ENV_CONCURRENCY: Final = "BIRD_ARCHIVE_CONCURRENCY"
 
 #: Retries of one shard before it is left failed (back-off 5 s, 10 s, … capped at 5 min).
@@ -97,7 +110,19 @@ def _env_number(name: str, default: float) -> float:
 
 
 def _default_client() -> BlockingRecordingsClient:
-    return BlockingRecordingsClient(rate_limit=_env_number(ENV_RATE_LIMIT, 50.0))
+    rate = _env_number(ENV_RATE_LIMIT, 50.0)
+    redis_url = os.environ.get(ENV_REDIS_URL, "").strip()
+    if not redis_url:
+        return BlockingRecordingsClient(rate_limit=rate)
+    processes = int(_env_number(ENV_PROCESSES, 1))
+
+    def shared_budget() -> Any:
+        # On the client's loop thread: the limiter's Redis connections belong to that loop.
+        from bird_recordings.redis import RedisRateLimiter
+
+        return RedisRateLimiter(url=redis_url, get_rate=rate, expected_processes=processes)
+
+    return BlockingRecordingsClient(rate_limiter_factory=shared_budget)
 
 
 _factory: Callable[[], BlockingRecordingsClient] = _default_client

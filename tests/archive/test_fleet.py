@@ -37,13 +37,17 @@ class Fleet:
     workers: CeleryWorkers
     moto: MotoServer
     broker: str
+    budget: str
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer) -> Iterator[Fleet]:
     with (
         redis_server(tmp_path_factory.mktemp("redis")) as redis,
-        emulator_thread(recordings=2_000, seed=21, media_size_bytes=(1_000, 4_000)) as running,
+        redis_server(tmp_path_factory.mktemp("budget")) as budget,
+        emulator_thread(
+            recordings=2_000, seed=21, media_size_bytes=(1_000, 4_000), rate_limit=50
+        ) as running,
     ):
         from tests.archive.celery_app import app
 
@@ -51,11 +55,18 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer) -> 
         workers = CeleryWorkers(
             "tests.archive.celery_app",
             redis.url,
-            env={**running.env(), **moto_server.env(), "BIRD_ARCHIVE_RATE_LIMIT": "500"},
+            env={
+                **running.env(),
+                **moto_server.env(),
+                # One budget for the fleet, Bird's 50 GET/s, shared through Redis.
+                "BIRD_ARCHIVE_REDIS_URL": budget.url,
+                "BIRD_ARCHIVE_RATE_LIMIT": "50",
+                "BIRD_ARCHIVE_PROCESSES": "2",
+            },
         )
         try:
             workers.start(app.control)
-            yield Fleet(app, running, workers, moto_server, redis.url)
+            yield Fleet(app, running, workers, moto_server, redis.url, budget.url)
         finally:
             workers.stop()
             app.close()
@@ -88,6 +99,19 @@ def _storage_gets(running: EmulatorThread) -> list[str]:
     )
 
 
+def _script_calls(url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {
         p.name: p.read_bytes()
@@ -107,6 +131,9 @@ def test_every_recording_once_then_nothing_then_the_late_one(fleet: Fleet, tmp_p
 
     assert sum(r["archived"] for r in reports) == len(available)  # once each, none twice
     assert not running.call(lambda: [r for r in running.emu.requests if r.status == 429])
+    assert running.call(lambda: running.emu.rate_limited_count) == 0
+    # The workers drew on the shared budget: its Lua script ran on the budget's Redis.
+    assert _script_calls(fleet.budget) > 0
     assert sum(r["failed"] for r in reports) == 0
     gets = _storage_gets(running)
     assert sorted(gets) == sorted(available)  # one GET per recording, no retries

@@ -100,3 +100,41 @@ def test_a_call_from_its_own_loop_thread_is_refused(client: br.BlockingRecording
 def test_configuration_errors_surface_at_construction() -> None:
     with pytest.raises(br.ConfigurationError):
         br.BlockingRecordingsClient("key", "ws", base_url="ftp://nope")
+
+
+class _CountingLimiter:
+    """A RateLimiterProtocol that counts, and knows which thread built and closed it."""
+
+    def __init__(self) -> None:
+        self.built_on = threading.current_thread().name
+        self.acquired = 0
+        self.closed_on: str | None = None
+
+    async def acquire(self, workspace_id: str, kind: str) -> None:
+        self.acquired += 1
+
+    async def report_rate_limited(self, workspace_id: str, kind: str, retry_after_s: float) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.closed_on = threading.current_thread().name
+
+
+def test_a_rate_limiter_factory_runs_on_the_loop_and_is_closed_with_the_client(
+    running: EmulatorThread,
+) -> None:
+    emu = running.emu
+    made: list[_CountingLimiter] = []
+
+    def factory() -> _CountingLimiter:
+        made.append(_CountingLimiter())
+        return made[-1]
+
+    with br.BlockingRecordingsClient(
+        emu.access_key, emu.workspace_id, base_url=emu.base_url, rate_limiter_factory=factory
+    ) as client:
+        client.get_recording(sorted(emu.recordings)[0])
+        (limiter,) = made
+        assert limiter.acquired == 1
+        assert limiter.closed_on is None
+    assert limiter.built_on == limiter.closed_on == "bird-recordings-loop"
