@@ -57,6 +57,8 @@ TEST_DEPS = [
     "fastapi>=0.115",
     "uvicorn>=0.30",
     "httpx>=0.27",
+    "moto[server]>=5",
+    "boto3",
     "opentelemetry-sdk>=1.20",
 ]
 
@@ -64,7 +66,7 @@ TEST_DEPS = [
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite with warnings as errors and branch coverage."""
-    session.install("-e", ".[cli,redis]", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,s3,celery]", *TEST_DEPS)
     session.run("coverage", "erase")
     session.run(
         "coverage", "run", "-m", "pytest", "-W", "error", "-p", "no:randomly", *session.posargs
@@ -89,7 +91,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the doc examples."""
-    session.install("-e", ".[cli,redis]", "mypy>=1.13", *TEST_DEPS)
+    session.install("-e", ".[cli,redis,s3,celery]", "mypy>=1.13", *TEST_DEPS)
     session.run("mypy")
 
 
@@ -97,7 +99,11 @@ def typing(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the docs with warnings as errors and run their doctests."""
     session.install(
-        "-e", ".[cli,redis,starlette,otel]", "sphinx>=8", "myst-parser>=4", "furo>=2024.8.6"
+        "-e",
+        ".[cli,redis,s3,celery,starlette,otel]",
+        "sphinx>=8",
+        "myst-parser>=4",
+        "furo>=2024.8.6",
     )
     for builder in ("html", "doctest"):
         session.run(
@@ -108,5 +114,9 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
-    session.install("-e", ".[cli,redis]")
+    session.install("-e", ".[cli,redis,s3,celery]", "moto[server]>=5", "boto3")
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
+    if not session.posargs:
+        # Archiving: S3Sink against DirectorySink (1 GiB), then a fleet of two workers.
+        session.run("python", "-m", "tests.benchmarks.archive")
+        session.run("python", "-m", "tests.benchmarks.archive", "--fleet", "3000")

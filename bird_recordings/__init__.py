@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import get_type_hints as _get_type_hints
 
+from ._blocking import BlockingMediaStream, BlockingRecordingsClient
 from ._bulk import RecordingOutcome
 from ._client import RecordingsClient
 from ._clock import Clock, SystemClock
@@ -96,6 +97,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BirdRecordingsError",
+    "BlockingMediaStream",
+    "BlockingRecordingsClient",
     "Call",
     "CallRecording",
     "CallRecordingPage",

@@ -257,6 +257,16 @@ class MediaStream:
             return None
         return max(self._transfer.stop - self._transfer.first_byte, 0)
 
+    @property
+    def expected_md5(self) -> str | None:
+        """The hex MD5 the storage vouches for (its ETag), or ``None``.
+
+        ``None`` when the ETag is not the MD5 of the bytes: multipart uploads,
+        SSE-KMS or SSE-C objects, weak ETags. Known once the ``async with``
+        block is entered; a caller that hashes what it receives compares with it.
+        """
+        return self._transfer.expected_md5 if self._transfer else None
+
     async def __aenter__(self) -> MediaStream:
         hooks = self._engine.context.hooks
         if hooks is not NO_HOOKS:

@@ -21,6 +21,7 @@ from typing import Any
 
 import bird_recordings as br
 
+from ._cli.archive import cmd_archive
 from ._cli.commands import cmd_delete, cmd_download, cmd_get, cmd_list, cmd_metrics
 from ._cli.common import (
     EXIT_FAILED,
@@ -49,6 +50,7 @@ _COMMANDS: dict[str, Command] = {
     "delete": cmd_delete,
     "metrics": cmd_metrics,
     "transcribe": cmd_transcribe,
+    "archive": cmd_archive,
     "delete-transcription": cmd_delete_transcription,
 }
 

@@ -103,3 +103,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with start(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Any]:
+    """A real moto S3 server on a free loopback port (see ``tests/services.py``)."""
+    from tests.services import moto_server as start
+
+    with start() as server:
+        yield server

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,159 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+class MotoServer:
+    """moto's S3-compatible server (``moto_server``, from ``moto[server]``) on loopback.
+
+    Every start is an empty, in-memory S3; ``client()`` returns a boto3 client
+    for it (tests inspect buckets with it).
+    """
+
+    region = "us-east-1"
+    access_key = "testing-moto-key"
+    secret_key = "testing-moto-secret"
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.executable = require_executable(
+            "moto_server", "pip install 'moto[server]' (the noxfile installs it)"
+        )
+        self.port = free_port()
+        self.server_env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``create_client("s3", ...)`` / ``S3Sink(**...)``."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": self.access_key,
+            "aws_secret_access_key": self.secret_key,
+        }
+
+    def env(self) -> dict[str, str]:
+        """AWS_* variables that point a subprocess's default chain at this server."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def client(self) -> object:
+        """A boto3 S3 client for assertions."""
+        import boto3
+
+        return boto3.client("s3", **self.client_kwargs())
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.process = subprocess.Popen(
+            [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(self.server_env or {})},
+        )
+        wait_for_port(self.port, self.process, "moto_server")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+@contextlib.contextmanager
+def moto_server(env: dict[str, str] | None = None) -> Iterator[MotoServer]:
+    """A started :class:`MotoServer` (``env`` for the server process), stopped on exit."""
+    server = MotoServer(env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def require_module(name: str, how_to_install: str) -> None:
+    """Import ``name`` or fail (under CI) / skip (locally) with how to install it."""
+    import importlib.util
+
+    if importlib.util.find_spec(name) is not None:
+        return
+    message = f"python package {name} not found: {how_to_install}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class CeleryWorkers:
+    """``celery -A <app> worker --pool prefork -c 1`` processes on a Redis broker.
+
+    The app module reads its broker from ``BIRD_TEST_BROKER``; each worker
+    gets ``env`` on top of this process's environment and ``PYTHONPATH`` set
+    to this source tree, so it imports the code under test.
+    """
+
+    def __init__(self, app: str, broker: str, env: dict[str, str], count: int = 2) -> None:
+        require_module("celery", "pip install 'bird-recordings[celery]'")
+        self.app = app
+        self.broker = broker
+        self.count = count
+        root = str(Path(__file__).resolve().parent.parent)
+        self.env = {
+            **os.environ,
+            **env,
+            "BIRD_TEST_BROKER": broker,
+            "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, control: object) -> None:
+        """Start the workers; return when every one answers a ping (``control`` = app.control)."""
+        import sys
+
+        for index in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable, "-m", "celery", "-A", self.app, "worker",
+                        "--pool", "prefork", "-c", "1", "-n", f"archive{index}@%h",
+                        "--without-gossip", "--without-mingle", "-l", "warning",
+                    ],
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a celery worker exited with {process.returncode}")
+            replies = control.ping(timeout=0.5)  # type: ignore[attr-defined]
+            if len(replies) >= self.count:
+                return
+        raise RuntimeError(f"celery workers did not answer within {START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL after 20 s."""
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()

@@ -343,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("--source", metavar="ID", help="only this source id")
 
+    from .archive import add_archive_parser
+
+    add_archive_parser(commands, common)
+
     commands.add_parser(
         "emulator",
         help="run the Bird emulator as a server (see: bird-recordings emulator --help)",
