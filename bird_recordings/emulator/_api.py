@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -33,6 +33,7 @@ from bird_recordings._constants import TRANSCRIPTION_LOCALES
 from bird_recordings._converter import parse_datetime
 from bird_recordings._models import ZERO_TIME, Party, RecordingStatus
 
+from ._backend import Backend
 from ._faults import (
     BodyFault,
     LatencyFault,
@@ -45,9 +46,6 @@ from ._http import RequestRecord, recording_id_in, send_body
 from ._json import call_recording_json, recording_json, timestamp, transcription_json
 from ._state import StoredRecording
 from ._transcripts import CONTENT_TYPES, FORMATS, StoredTranscription, render_transcript
-
-if TYPE_CHECKING:
-    from ._emulator import BirdEmulator
 
 __all__ = ["ApiOrigin"]
 
@@ -104,8 +102,8 @@ def _party_matches(party: Party | None, wanted: set[str]) -> bool:
 class ApiOrigin:
     """Builds the ``aiohttp.web`` application of the API origin."""
 
-    def __init__(self, emu: BirdEmulator) -> None:
-        self._emu = emu
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     def build(self) -> web.Application:
         """The application, with routes and the auth/fault/log middleware."""
@@ -127,7 +125,7 @@ class ApiOrigin:
         return app
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        response.headers["Date"] = self._emu._http_date()
+        response.headers["Date"] = self._backend.http_date()
 
     # Responses --------------------------------------------------------------------
 
@@ -140,7 +138,7 @@ class ApiOrigin:
     def _json(
         self, request: web.Request, payload: dict[str, Any], status: int = 200
     ) -> web.Response:
-        faults = self._emu.faults
+        faults = self._backend.faults
         if faults:
             ctx = _context(request)
             if faults.take(UnknownFieldsFault, ctx) is not None:
@@ -152,7 +150,7 @@ class ApiOrigin:
         return web.Response(status=status, body=json.dumps(payload).encode(), content_type=_JSON)
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
-        headers, given = self._emu._fault_response(fault, _JSON)
+        headers, given = self._backend.fault_response(fault, _JSON)
         if given is not None:
             return given
         reason = web.Response(status=fault.status).reason
@@ -178,9 +176,9 @@ class ApiOrigin:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        emu = self._emu
+        emu = self._backend
         response: web.StreamResponse | None = None
-        received_s = emu._now_s()
+        received_s = emu.now_s()
         rate_limited = False
         try:
             faults = emu.faults
@@ -194,11 +192,11 @@ class ApiOrigin:
                     response = self._status_fault(status)
             if response is None:
                 response = self._authenticate(request)
-            if response is None and emu._rate_limits is not None:
+            if response is None and emu.rate_limits is not None:
                 response = self._rate_limit(request)
                 rate_limited = response is not None
             if response is None:
-                emu._settle_transcriptions()
+                emu.settle_transcriptions()
                 try:
                     response = await handler(request)
                 except _ApiError as exc:
@@ -229,10 +227,10 @@ class ApiOrigin:
 
     def _rate_limit(self, request: web.Request) -> web.Response | None:
         """429 with ``Retry-After`` when the workspace's bucket for this kind is empty."""
-        limits = self._emu._rate_limits
+        limits = self._backend.rate_limits
         assert limits is not None
         workspace = request.match_info.get("ws")
-        if workspace != self._emu.workspace_id:
+        if workspace != self._backend.workspace_id:
             return None  # an unknown workspace is a 404, and gets no bucket of its own
         retry_after = limits.retry_after(workspace, request.method)
         if retry_after is None:
@@ -248,14 +246,14 @@ class ApiOrigin:
         scheme, _, key = header.partition(" ")
         if scheme.lower() not in ("accesskey", "bearer") or not key:
             return self._error(401, "Unauthorized", "Authorization must be 'AccessKey <key>'")
-        if key.strip() != self._emu.access_key:
+        if key.strip() != self._backend.access_key:
             return self._error(401, "Unauthorized", "invalid access key")
         return None
 
     # Helpers ----------------------------------------------------------------------
 
     def _workspace(self, request: web.Request) -> None:
-        if request.match_info["ws"] != self._emu.workspace_id:
+        if request.match_info["ws"] != self._backend.workspace_id:
             raise _ApiError(404, "NotFound", "workspace not found")
 
     def _recording(self, rid: str) -> StoredRecording:
@@ -266,7 +264,7 @@ class ApiOrigin:
                 "recording id must be a UUID",
                 {"id": ["must be a valid UUID"]},
             )
-        stored = self._emu._state.by_id.get(rid.lower())
+        stored = self._backend.state.by_id.get(rid.lower())
         if stored is None:
             raise _ApiError(404, "NotFound", "recording not found")
         return stored
@@ -283,13 +281,13 @@ class ApiOrigin:
         if stored.recording.status != RecordingStatus.AVAILABLE:
             return base
         rendered = dict(base)
-        rendered["url"] = self._emu.presign(stored.recording.id)
+        rendered["url"] = self._backend.presign(stored.recording.id)
         return rendered
 
     def _render_call(self, stored: StoredRecording) -> dict[str, Any]:
         base = stored.rendered_call
         if base is None:
-            base = call_recording_json(self._emu._state.call_recording(stored))
+            base = call_recording_json(self._backend.state.call_recording(stored))
             if stored.recording.status in _LIVE:
                 base["endedAt"] = ZERO_TIME
             stored.rendered_call = base
@@ -303,7 +301,9 @@ class ApiOrigin:
         limit = _limit(query, LIST_LIMIT_MAX)
         filters = _filters(query)
         match = _matcher(filters)
-        payload = self._page(query, filters, limit, match, self._emu._state.iter_desc, self.render)
+        payload = self._page(
+            query, filters, limit, match, self._backend.state.iter_desc, self.render
+        )
         return self._json(request, payload)
 
     async def _list_call(self, request: web.Request) -> web.StreamResponse:
@@ -318,7 +318,7 @@ class ApiOrigin:
                     {name: ["must be a valid UUID"]},
                 )
         limit = _limit(request.query, CALL_LIST_LIMIT_MAX)
-        state = self._emu._state
+        state = self._backend.state
         ids = set(state.calls.get((channel.lower(), call.lower()), ()))
         filters = {"channel": [channel.lower()], "call": [call.lower()]}
 
@@ -362,14 +362,14 @@ class ApiOrigin:
                 raise _ApiError(
                     404, "NotFound", f"recording media is not available (status {status})"
                 )
-            location = self._emu.presign(stored.recording.id)
+            location = self._backend.presign(stored.recording.id)
             return web.Response(status=307, headers={"Location": location})
         return self._json(request, self.render(self._recording(rid)))
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         self._workspace(request)
         stored = self._recording(request.match_info["rid"])
-        self._emu._state.remove(stored.recording.id)
+        self._backend.state.remove(stored.recording.id)
         return web.Response(status=204)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
@@ -385,7 +385,7 @@ class ApiOrigin:
         counter = 0
         duration = 0
         daily: dict[str, int] = {}
-        for stored in self._emu._state.by_id.values():
+        for stored in self._backend.state.by_id.values():
             rec = stored.recording
             if source_id is not None and rec.source_id != source_id.lower():
                 continue
@@ -397,7 +397,7 @@ class ApiOrigin:
         payload = {
             "counter": counter,
             "dailyStorageUsage": dict(sorted(daily.items())),
-            "updatedAt": timestamp(self._emu.now()),
+            "updatedAt": timestamp(self._backend.now()),
             "duration": duration,
         }
         return self._json(request, payload)
@@ -420,13 +420,13 @@ class ApiOrigin:
                 "transcription id must be a UUID",
                 {"id": ["must be a valid UUID"]},
             )
-        stored = self._emu._transcripts.by_id.get(tid.lower())
+        stored = self._backend.transcripts.by_id.get(tid.lower())
         if stored is None:
             raise _ApiError(404, "NotFound", "transcription not found")
         return stored
 
     def _render_transcription(self, stored: StoredTranscription) -> dict[str, Any]:
-        return transcription_json(self._emu._transcription_model(stored))
+        return transcription_json(self._backend.transcription_model(stored))
 
     async def _create_transcription(self, request: web.Request) -> web.StreamResponse:
         self._workspace(request)
@@ -462,7 +462,7 @@ class ApiOrigin:
                 f"recording has no media to transcribe (status {status})",
                 {"recordingId": [f"recording status is {status}, not available"]},
             )
-        created = self._emu.create_transcription(
+        created = self._backend.create_transcription(
             stored.recording.id,
             locale=locale,
             message_id=extra["messageId"],
@@ -478,7 +478,7 @@ class ApiOrigin:
             {"kind": ["transcriptions"]},
             limit,
             lambda _: True,
-            self._emu._transcripts.iter_desc,
+            self._backend.transcripts.iter_desc,
             self._render_transcription,
         )
         return self._json(request, payload)
@@ -486,7 +486,7 @@ class ApiOrigin:
     async def _delete_transcription(self, request: web.Request) -> web.StreamResponse:
         self._workspace(request)
         stored = self._transcription(request.match_info["tid"])
-        self._emu._transcripts.remove(stored.id)
+        self._backend.transcripts.remove(stored.id)
         return web.Response(status=204)
 
     async def _get_transcription(self, request: web.Request) -> web.StreamResponse:
@@ -497,15 +497,15 @@ class ApiOrigin:
         if fmt not in FORMATS:
             raise _ApiError(404, "NotFound", f"no such transcript format {fmt!r}")
         stored = self._transcription(tid)
-        status = stored.status_at(self._emu._now_s())
+        status = stored.status_at(self._backend.now_s())
         if status != "available":
             raise _ApiError(
                 404, "NotFound", f"transcription content is not available (status {status})"
             )
-        if self._emu.transcript_delivery == "redirect":
-            location = self._emu.presign_transcript(stored.id, fmt)
+        if self._backend.transcript_delivery == "redirect":
+            location = self._backend.presign_transcript(stored.id, fmt)
             return web.Response(status=307, headers={"Location": location})
-        body = render_transcript(stored, fmt, self._emu.seed)
+        body = render_transcript(stored, fmt, self._backend.seed)
         return web.Response(status=200, body=body, content_type=CONTENT_TYPES[fmt], charset="utf-8")
 
 

@@ -180,8 +180,9 @@ class BirdEmulator:
             if rate_limit is None and post_rate_limit is None
             else RateLimits(rate_limit, post_rate_limit, self._now_s, rate_limit_burst)
         )
-        self._api = ApiOrigin(self)
-        self._storage = StorageOrigin(self)
+        backend = _EmulatorBackend(self)
+        self._api = ApiOrigin(backend)
+        self._storage = StorageOrigin(backend)
         self._runners: list[web.AppRunner] = []
         self._webhooks: WebhookSender | None = None
         if webhook_url is not None:
@@ -736,6 +737,115 @@ def _check_status(status: str) -> str:
     if status not in ("accepted", "ongoing", "available", "failed", "absent"):
         raise ValueError(f"unknown transcription status {status!r}")
     return status
+
+
+class _EmulatorBackend:
+    """The :class:`~._backend.Backend` of one emulator: what its origins may use, by name.
+
+    Attributes are read at each use, so settings changed on the emulator (its
+    request log, ``transcript_delivery``, ``server_side_encryption``…) apply.
+    """
+
+    __slots__ = ("_emu",)
+
+    def __init__(self, emu: BirdEmulator) -> None:
+        self._emu = emu
+
+    @property
+    def state(self) -> State:
+        return self._emu._state
+
+    @property
+    def transcripts(self) -> TranscriptStore:
+        return self._emu._transcripts
+
+    @property
+    def faults(self) -> Faults:
+        return self._emu.faults
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._emu.requests
+
+    @property
+    def log_requests(self) -> bool:
+        return self._emu.log_requests
+
+    @property
+    def rate_limits(self) -> RateLimits | None:
+        return self._emu._rate_limits
+
+    @property
+    def signer(self) -> Signer:
+        return self._emu._signer
+
+    @property
+    def seed(self) -> int:
+        return self._emu.seed
+
+    @property
+    def workspace_id(self) -> str:
+        return self._emu.workspace_id
+
+    @property
+    def access_key(self) -> str:
+        return self._emu.access_key
+
+    @property
+    def transcript_delivery(self) -> Literal["body", "redirect"]:
+        return self._emu.transcript_delivery
+
+    @property
+    def server_side_encryption(self) -> str | None:
+        return self._emu.server_side_encryption
+
+    def now_s(self) -> float:
+        return self._emu._now_s()
+
+    def now(self) -> datetime:
+        return self._emu.now()
+
+    def http_date(self, epoch_s: float | None = None) -> str:
+        return self._emu._http_date(epoch_s)
+
+    def fault_response(
+        self, fault: StatusFault, default_content_type: str
+    ) -> tuple[dict[str, str], web.Response | None]:
+        return self._emu._fault_response(fault, default_content_type)
+
+    def presign(self, recording_id: str, expires_s: int | None = None) -> str:
+        return self._emu.presign(recording_id, expires_s)
+
+    def presign_transcript(
+        self, transcription_id: str, format: str, expires_s: int | None = None
+    ) -> str:
+        return self._emu.presign_transcript(transcription_id, format, expires_s)
+
+    def create_transcription(
+        self,
+        recording_id: str,
+        *,
+        locale: str = "en-US",
+        message_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> StoredTranscription:
+        return self._emu.create_transcription(
+            recording_id, locale=locale, message_id=message_id, conversation_id=conversation_id
+        )
+
+    def transcription_model(self, stored: StoredTranscription) -> Transcription:
+        return self._emu._transcription_model(stored)
+
+    def settle_transcriptions(self) -> None:
+        self._emu._settle_transcriptions()
+
+    def etag_for(self, md5_hex: str) -> str:
+        return self._emu.etag_for(md5_hex)
+
+    def replace_media(
+        self, recording_id: str, size_bytes: int | None = None, data: bytes | None = None
+    ) -> str:
+        return self._emu.replace_media(recording_id, size_bytes, data)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,11 +11,12 @@ import asyncio
 import base64
 import hashlib
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from ._backend import Backend
 from ._faults import (
     BodyFault,
     ExpireEarlyFault,
@@ -28,9 +29,6 @@ from ._http import CHUNK_BYTES, RequestRecord, recording_id_in, send_body
 from ._signing import iso_time, parse_presigned_query
 from ._state import StoredRecording
 from ._transcripts import CONTENT_TYPES, render_transcript
-
-if TYPE_CHECKING:
-    from ._emulator import BirdEmulator
 
 __all__ = ["KEY_PREFIX", "StorageOrigin", "parse_range"]
 
@@ -88,8 +86,8 @@ def _etag_list_matches(header: str, etag: str) -> bool:
 class StorageOrigin:
     """Builds the ``aiohttp.web`` application of the storage origin."""
 
-    def __init__(self, emu: BirdEmulator) -> None:
-        self._emu = emu
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
         self._request_count = 0
         self._hashing: dict[int, asyncio.Future[str]] = {}
 
@@ -101,13 +99,13 @@ class StorageOrigin:
         return app
 
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        response.headers["Date"] = self._emu._http_date()
+        response.headers["Date"] = self._backend.http_date()
         response.headers["Server"] = "AmazonS3"
 
     def _ids(self) -> tuple[str, str]:
         self._request_count += 1
         digest = hashlib.blake2b(
-            f"{self._emu.seed}:{self._request_count}".encode(), digest_size=48
+            f"{self._backend.seed}:{self._request_count}".encode(), digest_size=48
         ).digest()
         return digest[:8].hex().upper(), base64.b64encode(digest[8:]).decode()
 
@@ -139,14 +137,14 @@ class StorageOrigin:
             {
                 "X-Amz-Expires": str(expires_s),
                 "Expires": iso_time(date_s + expires_s),
-                "ServerTime": iso_time(self._emu._now_s()),
+                "ServerTime": iso_time(self._backend.now_s()),
             },
         )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        emu = self._emu
+        emu = self._backend
         response: web.StreamResponse | None = None
-        received_s = emu._now_s()
+        received_s = emu.now_s()
         try:
             response = await self._serve(request)
             return response
@@ -157,7 +155,7 @@ class StorageOrigin:
                 )
 
     def _status_fault(self, fault: StatusFault) -> web.Response:
-        headers, given = self._emu._fault_response(fault, "application/xml")
+        headers, given = self._backend.fault_response(fault, "application/xml")
         if given is not None:
             return given
         reason = web.Response(status=fault.status).reason
@@ -168,7 +166,7 @@ class StorageOrigin:
         return self._error(fault.status, code, message, headers=headers)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
-        emu = self._emu
+        emu = self._backend
         query = request.query
         faults = emu.faults
         path = request.path
@@ -200,7 +198,7 @@ class StorageOrigin:
             signed = parse_presigned_query(flat)
         except ValueError as exc:
             return self._error(400, "AuthorizationQueryParametersError", str(exc))
-        signer = emu._signer
+        signer = emu.signer
         if signed.access_key_id != signer.access_key_id:
             return self._error(
                 403,
@@ -208,7 +206,7 @@ class StorageOrigin:
                 "The AWS Access Key Id you provided does not exist in our records.",
                 {"AWSAccessKeyId": signed.access_key_id},
             )
-        if emu._now_s() > signed.date_s + signed.expires_s:
+        if emu.now_s() > signed.date_s + signed.expires_s:
             return self._expired(signed.date_s, signed.expires_s)
         key = path[1:]
         host = request.headers.get("Host", "")
@@ -240,7 +238,7 @@ class StorageOrigin:
         return await self._object(request, stored, ctx)
 
     def _lookup(self, key: str) -> StoredRecording | None:
-        state = self._emu._state
+        state = self._backend.state
         prefix = f"{KEY_PREFIX}{state.workspace_id}/"
         if not key.startswith(prefix) or not key.endswith(".mp3"):
             return None
@@ -253,15 +251,15 @@ class StorageOrigin:
         self, request: web.Request, key: str, ctx: RequestContext
     ) -> web.StreamResponse:
         """A transcript object: the whole text (or one range of it), with its MD5 ETag."""
-        emu = self._emu
+        emu = self._backend
         prefix = f"{KEY_PREFIX}{emu.workspace_id}/transcriptions/"
         name = key[len(prefix) :] if key.startswith(prefix) else ""
         tid, _, fmt = name.partition(".")
-        stored = emu._transcripts.by_id.get(tid)
+        stored = emu.transcripts.by_id.get(tid)
         if (
             stored is None
             or fmt not in CONTENT_TYPES
-            or stored.status_at(emu._now_s()) != "available"
+            or stored.status_at(emu.now_s()) != "available"
         ):
             return self._error(404, "NoSuchKey", "The specified key does not exist.", {"Key": key})
         body = render_transcript(stored, fmt, emu.seed)
@@ -269,7 +267,7 @@ class StorageOrigin:
         headers = {
             **self._encryption_headers(),
             "ETag": etag,
-            "Last-Modified": emu._http_date(float(int(stored.updated_at_s(emu._now_s())))),
+            "Last-Modified": emu.http_date(float(int(stored.updated_at_s(emu.now_s())))),
             "Accept-Ranges": "bytes",
             "Content-Type": f"{CONTENT_TYPES[fmt]}; charset=utf-8",
             "x-amz-request-id": self._ids()[0],
@@ -329,21 +327,21 @@ class StorageOrigin:
                     self._hashing[id(media)] = pending
                     pending.add_done_callback(lambda _: self._hashing.pop(id(media), None))
                 cached = await asyncio.shield(pending)
-        return self._emu.etag_for(cached)
+        return self._backend.etag_for(cached)
 
     def _encryption_headers(self) -> dict[str, str]:
-        sse = self._emu.server_side_encryption
+        sse = self._backend.server_side_encryption
         return {"x-amz-server-side-encryption": sse} if sse else {}
 
     async def _object(
         self, request: web.Request, stored: StoredRecording, ctx: RequestContext
     ) -> web.StreamResponse:
-        emu = self._emu
+        emu = self._backend
         media = stored.media
         size = media.size
         etag = await self._etag(stored)
         modified_s = float(int(stored.media_modified_s))
-        last_modified = emu._http_date(modified_s)
+        last_modified = emu.http_date(modified_s)
         headers = request.headers
 
         if_match = headers.get("If-Match")
