@@ -193,7 +193,7 @@ class MediaStream:
 
     def __init__(
         self,
-        engine: MediaDownloader,
+        downloader: MediaDownloader,
         ref: RecordingRef,
         chunk_size: int,
         *,
@@ -201,7 +201,7 @@ class MediaStream:
         end: int | None = None,
         if_range: str | None = None,
     ) -> None:
-        self._engine = engine
+        self._downloader = downloader
         self._ref = ref
         self._chunk_size = chunk_size
         self._offset = offset
@@ -268,7 +268,7 @@ class MediaStream:
         return self._transfer.expected_md5 if self._transfer else None
 
     async def __aenter__(self) -> MediaStream:
-        hooks = self._engine.context.hooks
+        hooks = self._downloader.context.hooks
         if hooks is not NO_HOOKS:
             self._span = hooks.start_span(
                 "bird_recordings.stream",
@@ -276,7 +276,7 @@ class MediaStream:
             )
         try:
             # aclose() stops an opening in flight (ClientClosedError).
-            async with self._engine.transport.inflight.guard():
+            async with self._downloader.transport.inflight.guard():
                 return await self._enter()
         except Exception as exc:
             self._end_span(exc)
@@ -298,8 +298,8 @@ class MediaStream:
         span.end()
 
     async def _enter(self) -> MediaStream:
-        recording_id, media_url = await self._engine.resolve(self._ref)
-        self._transfer = self._engine.fetch(
+        recording_id, media_url = await self._downloader.resolve(self._ref)
+        self._transfer = self._downloader.fetch(
             recording_id,
             media_url,
             chunk_size=self._chunk_size,
@@ -361,7 +361,7 @@ class MediaStream:
         while True:
             # Guarded step by step: aclose() stops a read in flight, never the
             # caller's own code between two chunks.
-            async with self._engine.transport.inflight.guard():
+            async with self._downloader.transport.inflight.guard():
                 try:
                     event = await anext(self._events)
                 except StopAsyncIteration:

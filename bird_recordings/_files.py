@@ -189,22 +189,28 @@ class FileSink:
             raise _os_error("create a temporary file for", self.final, exc) from exc
 
     def _write_batch(self, batch: list[bytes], size: int) -> None:
-        if self._fd is None:
-            self._fd = self._create()
+        """Write one batch (in the writer thread)."""
+        self._write_out(batch, size)
+
+    def _write_out(self, batch: list[bytes], size: int) -> int:
+        """Write one batch (creating the file first); return the file's descriptor."""
+        fd = self._fd
+        if fd is None:
+            fd = self._fd = self._create()
         try:
-            _write_all(self._fd, batch, self._hasher)
+            _write_all(fd, batch, self._hasher)
         except OSError as exc:
             raise _os_error("write", self.final, exc) from exc
         self.bytes_written += size
+        return fd
 
     def _finish(
         self, batch: list[bytes], size: int, check: Callable[[int, str | None], None]
     ) -> None:
-        self._write_batch(batch, size)
+        fd = self._write_out(batch, size)
         self.md5 = self._hasher.hexdigest() if self._hasher is not None else None
         check(self.bytes_written, self.md5)
-        fd, self._fd = self._fd, None
-        assert fd is not None
+        self._fd = None
         try:
             try:
                 if self._fsync:

@@ -60,7 +60,7 @@ class InFlight:
         self._depth[task] = self._depth.get(task, 0) + 1
         if self._session_closed is not None and self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().create_task(
-                self._watch(), name="bird-recordings-session-watch"
+                self._watch(self._session_closed), name="bird-recordings-session-watch"
             )
         return task
 
@@ -93,16 +93,15 @@ class InFlight:
             await self._changed.wait()
         self._changed = None
 
-    async def _watch(self) -> None:
+    async def _watch(self, session_closed: Callable[[], bool]) -> None:
         # One watcher at a time, ending at the first poll with nothing in flight
         # (not cancelled on every idle moment: that would cost a task per request).
-        assert self._session_closed is not None
         try:
             while True:
                 await asyncio.sleep(SESSION_POLL_S)
                 if not self._depth:
                     return
-                if self._session_closed():
+                if session_closed():
                     self._watchdog = None
                     await self.stop()
                     return

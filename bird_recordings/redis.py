@@ -239,9 +239,8 @@ class RedisRateLimiter:
                 raise ConfigurationError(f"not a Redis URL: {self._where}") from None
             self._owns_redis = True
         else:
-            if not hasattr(redis, "register_script"):
+            if redis is None or not hasattr(redis, "register_script"):
                 raise ConfigurationError("redis must be a redis.asyncio.Redis client")
-            assert redis is not None
             kwargs: dict[str, Any] = dict(
                 getattr(getattr(redis, "connection_pool", None), "connection_kwargs", {})
             )

@@ -234,6 +234,4 @@ def jsonable(value: Any) -> Any:
 def recording_json(recording: br.Recording) -> dict[str, Any]:
     """A recording's metadata as JSON, snake_case, without the presigned URLs."""
     data = attrs.asdict(recording, recurse=False, filter=lambda a, _: a.name not in _SECRET_FIELDS)
-    result = jsonable(data)
-    assert isinstance(result, dict)
-    return result
+    return {str(key): jsonable(value) for key, value in data.items() if value is not None}

@@ -267,7 +267,8 @@ class Manifest:
             self._write(_HEADER)
 
     def _write(self, data: dict[str, Any]) -> None:
-        assert self._fd is not None
+        if self._fd is None:
+            raise CLIError(f"the manifest {self.path} is not open", EXIT_FILESYSTEM)
         try:
             _write_all(self._fd, _line(data))
         except OSError as exc:

@@ -44,6 +44,7 @@ from ._faults import (
 )
 from ._http import RequestRecord, recording_id_in, send_body
 from ._json import call_recording_json, recording_json, timestamp, transcription_json
+from ._ratelimit import RateLimits
 from ._state import StoredRecording
 from ._transcripts import CONTENT_TYPES, FORMATS, StoredTranscription, render_transcript
 
@@ -192,8 +193,8 @@ class ApiOrigin:
                     response = self._status_fault(status)
             if response is None:
                 response = self._authenticate(request)
-            if response is None and emu.rate_limits is not None:
-                response = self._rate_limit(request)
+            if response is None and (limits := emu.rate_limits) is not None:
+                response = self._rate_limit(request, limits)
                 rate_limited = response is not None
             if response is None:
                 emu.settle_transcriptions()
@@ -225,10 +226,8 @@ class ApiOrigin:
                     )
                 )
 
-    def _rate_limit(self, request: web.Request) -> web.Response | None:
+    def _rate_limit(self, request: web.Request, limits: RateLimits) -> web.Response | None:
         """429 with ``Retry-After`` when the workspace's bucket for this kind is empty."""
-        limits = self._backend.rate_limits
-        assert limits is not None
         workspace = request.match_info.get("ws")
         if workspace != self._backend.workspace_id:
             return None  # an unknown workspace is a 404, and gets no bucket of its own

@@ -364,7 +364,8 @@ class BirdEmulator:
             value, as_date = 1.0, True
         if isinstance(value, str):
             return value
-        assert value is not None
+        if value is None:  # only faults with a Retry-After get here
+            raise ValueError("this status fault has no retry_after")
         if as_date:
             return self._http_date(self._now_s() + value)
         return str(int(value)) if float(value).is_integer() else str(value)

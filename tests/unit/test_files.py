@@ -59,13 +59,13 @@ CHUNK = 256 * 1024
 def handed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the batches handed to the writer thread, in order."""
     sizes: list[int] = []
-    original = _files.FileSink._write_batch
+    original = _files.FileSink._write_out
 
-    def record(self: _files.FileSink, batch: list[bytes], size: int) -> None:
+    def record(self: _files.FileSink, batch: list[bytes], size: int) -> int:
         sizes.append(size)
-        original(self, batch, size)
+        return original(self, batch, size)
 
-    monkeypatch.setattr(_files.FileSink, "_write_batch", record)
+    monkeypatch.setattr(_files.FileSink, "_write_out", record)
     return sizes
 
 
