@@ -16,7 +16,6 @@ import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -411,23 +410,11 @@ class MediaDownloader:
 
     # -- URLs --------------------------------------------------------------------
 
-    def server_now(self) -> datetime:
-        """Bird's time as best we know it (presigned URLs expire on the server's clock)."""
-        return self.context.requester.server_now()
-
-    def is_fresh(self, media_url: MediaURL) -> bool:
-        """True if the URL will outlive the safety margin (see :meth:`UrlResolver.is_fresh`)."""
-        return self.urls.is_fresh(media_url)
-
     async def resolve(self, ref: RecordingRef) -> tuple[str, MediaURL]:
         """``(recording_id, MediaURL)`` for a Recording or an id; no storage request."""
         recording_id = self._recording_id(ref)
         metadata = ref if isinstance(ref, Recording) else None
         return recording_id, await self.urls.resolve(recording_id, metadata)
-
-    async def refresh_url(self, recording_id: str, *, stale: MediaURL | None) -> MediaURL:
-        """A fresh URL from ``.mp3``; concurrent callers share one request."""
-        return await self.urls.refresh(recording_id, stale=stale)
 
     async def not_found_error(
         self, recording_id: str, error: BirdRecordingsError

@@ -1,7 +1,7 @@
 """Transcriptions: the pure parts (locales, paths, formats, poll delays, decoding) and
 the two loops that do I/O through the client's requester and transport.
 
-Polling (:meth:`TranscriptionEngine.wait`)::
+Polling (:meth:`TranscriptionService.wait`)::
 
     GET /transcriptions/{id} (rate limited, retried like every GET)
       final?        -> available: return it; failed/absent: TranscriptionFailedError
@@ -9,7 +9,7 @@ Polling (:meth:`TranscriptionEngine.wait`)::
       5xx/429/drop  -> (after the requester's own retries) keep polling until the deadline
       deadline      -> TranscriptionTimeoutError (a TimeoutError)
 
-Content (:meth:`TranscriptionEngine.fetch`)::
+Content (:meth:`TranscriptionService.fetch`)::
 
     GET /transcriptions/{id}.{fmt}  (Accept: the format's type, no redirects followed)
       200           -> the body is the text
@@ -18,8 +18,9 @@ Content (:meth:`TranscriptionEngine.fetch`)::
                        5xx/SlowDown/drop -> back off and retry; length and MD5 checked
       404           -> get the transcription to explain: not available yet, failed, or gone
 
-A transcript is small text, so a broken storage body is fetched again from the
-start instead of resumed with ``Range`` (what :mod:`._download` does for media).
+The storage GETs go through the one fetch loop (:class:`~._fetch.StorageFetch`)
+that media use. A transcript is small text, so a broken body is fetched again
+from the start (``resume=False``) instead of resumed with ``Range``.
 """
 
 from __future__ import annotations

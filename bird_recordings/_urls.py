@@ -174,11 +174,6 @@ class UrlResolver:
             margin = min(margin, lifetime / 2)
         return left >= margin
 
-    def has_expired(self, media_url: MediaURL) -> bool:
-        """True once the URL's expiry (on the server's clock) has passed."""
-        left = media_url.seconds_left(self.server_now())
-        return left is not None and left <= 0
-
     def is_acceptable(self, url: str) -> bool:
         """True if ``url`` passes the checks Bird's redirect gets (see ``validate_media_location``).
 
