@@ -24,16 +24,15 @@ TEST_PYTHONS = ["3.11", "3.12", "3.13"]
 def _select_pyenv_pythons() -> None:
     """Let pyenv's shims answer for every test Python, from a plain shell.
 
-    pyenv's ``python3.12`` shim only runs when 3.12 is a *selected* version, so on a
-    machine whose global version is 3.11 nox would not find 3.12 or 3.13. Select the
-    newest installed patch of each (a ``PYENV_VERSION`` already set is left alone).
+    pyenv's ``python3.12`` shim only runs when 3.12 is a *selected* version, and
+    ``pyenv exec`` (any shim, ``python3 -m nox`` included) sets ``PYENV_VERSION`` to
+    the one version it ran. Add the newest installed patch of each test Python to
+    the selection, after whatever is selected already.
     """
-    if "PYENV_VERSION" in os.environ:
-        return
     versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     if not versions.is_dir():
         return
-    chosen = []
+    selected = [name for name in os.environ.get("PYENV_VERSION", "").split(":") if name]
     for minor in TEST_PYTHONS:
         patches = [
             entry.name
@@ -41,9 +40,11 @@ def _select_pyenv_pythons() -> None:
             if re.fullmatch(re.escape(minor) + r"\.\d+", entry.name)
         ]
         if patches:
-            chosen.append(max(patches, key=lambda name: int(name.rsplit(".", 1)[1])))
-    if chosen:
-        os.environ["PYENV_VERSION"] = ":".join(chosen)
+            newest = max(patches, key=lambda name: int(name.rsplit(".", 1)[1]))
+            if newest not in selected:
+                selected.append(newest)
+    if selected:
+        os.environ["PYENV_VERSION"] = ":".join(selected)
 
 
 _select_pyenv_pythons()
