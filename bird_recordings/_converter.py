@@ -13,6 +13,7 @@ with 0–9 fractional digits into aware UTC datetimes, and map Bird's zero time
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -38,6 +39,10 @@ __all__ = [
 T = TypeVar("T")
 
 _ZERO_YEAR: Final = 1
+# An RFC 3339 UTC timestamp with at most six fractional digits (ASCII digits only).
+_PLAIN_UTC: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z"
+)
 
 
 def to_camel(name: str) -> str:
@@ -55,6 +60,12 @@ def parse_datetime(value: object, *, strict: bool = False) -> datetime:
     """
     if not isinstance(value, str):
         raise TypeError(f"expected an RFC 3339 string, got {type(value).__name__}")
+    if _PLAIN_UTC.fullmatch(value):
+        # What Bird sends: UTC, at most microseconds; Python reads it as it is.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from None
     text = value.strip()
     if "." in text:
         # Python reads at most 6 fractional digits; Bird sends up to 9.

@@ -452,3 +452,11 @@ def test_strict_converter_accepts_every_fixture(name: str) -> None:
     cls = FIXTURE_MODELS[name]
     result = structure(load(name), cls, what=name, conv=strict)
     assert isinstance(result, cls)
+
+
+@pytest.mark.parametrize(
+    "text", ["2023-13-26T15:26:47Z", "2023-02-30T15:26:47.5Z", "2023-10-26T25:00:00Z"]
+)
+def test_parse_datetime_refuses_impossible_dates_in_the_plain_utc_form(text: str) -> None:
+    with pytest.raises(ValueError, match="not an RFC 3339 timestamp"):
+        parse_datetime(text)
