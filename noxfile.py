@@ -70,6 +70,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
+    """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md).
+
+    ``nox -s bench -- profile bulk`` runs the profiler (``tests.benchmarks.profile``) instead.
+    """
     session.install("-e", ".[cli]")
+    if session.posargs[:1] == ["profile"]:
+        session.run("python", "-m", "tests.benchmarks.profile", *session.posargs[1:])
+        return
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
