@@ -1,7 +1,8 @@
 """Profile one side of a benchmark scenario in-process: ``python -m tests.benchmarks.profile``.
 
 ``python -m tests.benchmarks.profile bulk`` (or ``metadata``, ``large``,
-``bulk-64k``, ``list``) starts the emulator in its own process (pinned to the
+``bulk-64k``, ``list``, any scenario but ``embedded``; a scenario's faults and
+pacing apply) starts the emulator in its own process (pinned to the
 server core, as the suite does), then runs the library side and the baseline
 doing the same work in *this* process under :mod:`cProfile`, one after the
 other, and prints for each:
@@ -123,7 +124,7 @@ def run_side(
 
 
 def main(argv: list[str] | None = None) -> int:
-    by_name = {sc.name: sc for sc in scenarios() if sc.kind in ("download", "get", "list")}
+    by_name = {sc.name: sc for sc in scenarios() if not sc.embedded}
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.profile",
         description="cProfile the library side of a benchmark scenario, and its baseline.",
