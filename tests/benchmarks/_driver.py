@@ -826,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = evaluate_targets(reports)
     if rows:
         few = " (fewer than the 6 the targets ask for)" if pairs < 6 else ""
-        print(f"\nTargets (issue 13), {pairs} pairs{few}:")
+        print(f"\nTargets (issue 13), {pairs} pair{'s' if pairs != 1 else ''}{few}:")
         print(target_table(rows))
     print(f"\n{len(reports)} scenarios in {elapsed:.0f}s; results in {args.json}")
     output = {
