@@ -114,8 +114,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md)."""
+    """Benchmarks against a raw-aiohttp baseline in the same run (see docs/performance.md).
+
+    ``nox -s bench -- profile bulk`` runs the profiler (``tests.benchmarks.profile``) instead.
+    """
     session.install("-e", ".[cli,redis,s3,celery]", "moto[server]>=5", "boto3")
+    if session.posargs[:1] == ["profile"]:
+        session.run("python", "-m", "tests.benchmarks.profile", *session.posargs[1:])
+        return
     session.run("python", "-m", "tests.benchmarks", *session.posargs)
     if not session.posargs:
         # Archiving: S3Sink against DirectorySink (1 GiB), then a fleet of two workers.

@@ -1,4 +1,7 @@
-"""``python -m tests.benchmarks [--quick] [--scenario NAME] [--pairs N] [--json PATH]``."""
+"""``python -m tests.benchmarks [--quick] [--targets] [--row ROW] [--scenario NAME] [--pairs N]``.
+
+See ``--help``; ``python -m tests.benchmarks.profile`` profiles one side in-process.
+"""
 
 from __future__ import annotations
 
