@@ -24,7 +24,13 @@ from ._errors import (
 from ._models import MediaURL, Recording, RecordingStatus
 from ._singleflight import SingleFlight
 
-__all__ = ["REDIRECT_STATUSES", "MediaLocator", "UrlResolver", "explain_missing_media"]
+__all__ = [
+    "REDIRECT_STATUSES",
+    "LocationCheck",
+    "MediaLocator",
+    "UrlResolver",
+    "explain_missing_media",
+]
 
 #: The statuses of a redirect to storage (Bird documents 307).
 REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
@@ -44,6 +50,48 @@ def _origin(url: str) -> str | None:
 
 
 FetchURL = Callable[[str], Awaitable[MediaURL]]
+
+
+class LocationCheck:
+    """:func:`~._protocol.validate_media_location` that remembers origins that passed.
+
+    The host, port and scheme checks depend only on the origin
+    (``scheme://host[:port]``): a URL on an origin that passed once needs only
+    its characters checked. Anything else gets the full check (and its error).
+    """
+
+    def __init__(self, *, api_url: str, allow_insecure: bool) -> None:
+        self.api_url = api_url
+        self.allow_insecure = allow_insecure
+        self._trusted: set[str] = set()
+
+    def __call__(self, location: str | None, *, recording_id: str | None = None) -> str:
+        """``location`` if Bird's redirect may be followed there, else InvalidMediaURLError."""
+        origin = _origin(location) if location else None
+        if (
+            location
+            and origin is not None
+            and origin in self._trusted
+            and proto.has_url_characters_only(location)
+        ):
+            return location
+        checked = proto.validate_media_location(
+            location,
+            api_url=self.api_url,
+            recording_id=recording_id,
+            allow_insecure=self.allow_insecure,
+        )
+        if origin is not None and len(self._trusted) < _TRUSTED_ORIGINS:
+            self._trusted.add(origin)
+        return checked
+
+    def accepts(self, url: str) -> bool:
+        """True if :meth:`__call__` accepts ``url``."""
+        try:
+            self(url)
+        except InvalidMediaURLError:
+            return False
+        return True
 
 
 async def explain_missing_media(
@@ -71,10 +119,19 @@ async def explain_missing_media(
 class MediaLocator:
     """Asks Bird's ``GET …/recordings/{id}.mp3`` for a presigned URL (its checked 307)."""
 
-    def __init__(self, requester: APIRequester, workspace_id: str, *, allow_insecure: bool) -> None:
+    def __init__(
+        self,
+        requester: APIRequester,
+        workspace_id: str,
+        *,
+        allow_insecure: bool,
+        check: LocationCheck | None = None,
+    ) -> None:
         self.requester = requester
         self.workspace_id = workspace_id
-        self.allow_insecure = allow_insecure
+        self.check = check or LocationCheck(
+            api_url=requester.base_url, allow_insecure=allow_insecure
+        )
 
     async def __call__(self, recording_id: str) -> MediaURL:
         """A new URL for the recording's media.
@@ -103,12 +160,7 @@ class MediaLocator:
                 f"({response.headers.get('Content-Type', 'no Content-Type')}) instead of a "
                 "307 redirect to storage"
             )
-        location = proto.validate_media_location(
-            response.headers.get("Location"),
-            api_url=api.url(path),
-            recording_id=recording_id,
-            allow_insecure=self.allow_insecure,
-        )
+        location = self.check(response.headers.get("Location"), recording_id=recording_id)
         return proto.media_url_from_string(location, recording_id)
 
 
@@ -142,7 +194,7 @@ class UrlResolver:
         self.safety_margin_s = safety_margin_s
         self.flights: SingleFlight[str, MediaURL] = SingleFlight()
         self._latest: OrderedDict[str, MediaURL] = OrderedDict()
-        self._trusted_origins: set[str] = set()
+        self.check = LocationCheck(api_url=api_url, allow_insecure=allow_insecure)
 
     def sharing(self, fetch: FetchURL, *, server_now: Callable[[], datetime]) -> UrlResolver:
         """A resolver with its own ``fetch`` and this one's cache and requests in flight."""
@@ -155,7 +207,7 @@ class UrlResolver:
         )
         other.flights = self.flights
         other._latest = self._latest
-        other._trusted_origins = self._trusted_origins
+        other.check = self.check
         return other
 
     def is_fresh(self, media_url: MediaURL) -> bool:
@@ -175,23 +227,8 @@ class UrlResolver:
         return left >= margin
 
     def is_acceptable(self, url: str) -> bool:
-        """True if ``url`` passes the checks Bird's redirect gets (see ``validate_media_location``).
-
-        An origin (scheme, host, port) that passed once is remembered: another
-        URL on it only needs its characters checked.
-        """
-        origin = _origin(url)
-        if origin is not None and origin in self._trusted_origins:
-            return proto.has_url_characters_only(url)
-        try:
-            proto.validate_media_location(
-                url, api_url=self.api_url, allow_insecure=self.allow_insecure
-            )
-        except InvalidMediaURLError:
-            return False
-        if origin is not None and len(self._trusted_origins) < _TRUSTED_ORIGINS:
-            self._trusted_origins.add(origin)
-        return True
+        """True if ``url`` passes the checks Bird's redirect gets (see :class:`LocationCheck`)."""
+        return self.check.accepts(url)
 
     def from_metadata(self, recording: Recording) -> MediaURL | None:
         """The recording's own ``url`` when it is acceptable and fresh, else ``None``."""

@@ -15,7 +15,7 @@ import pytest
 import bird_recordings as br
 from bird_recordings import _protocol as proto
 from bird_recordings._singleflight import SingleFlight
-from bird_recordings._urls import UrlResolver
+from bird_recordings._urls import LocationCheck, UrlResolver
 
 RID = "0b9e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
 URL = "https://storage.test/r.mp3?X-Amz-Date=20261125T120000Z&X-Amz-Expires=600&X-Amz-Signature=abc"
@@ -221,3 +221,21 @@ def test_urls_from_metadata_get_the_redirect_checks(
     # The same answer as a resolver that never saw the first URL.
     fresh = UrlResolver(ManualFetch(), server_now=ServerTime(), api_url="https://api.bird.test")
     assert fresh.is_acceptable(second) is accepted
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ("https://s3.test/b c.mp3", "characters a URL may not have"),
+        ("http://s3.test/b.mp3", "only https is allowed"),
+        (None, "without a Location header"),
+    ],
+)
+def test_a_location_on_a_trusted_origin_still_gets_the_redirect_errors(
+    second: str | None, message: str
+) -> None:
+    check = LocationCheck(api_url="https://api.bird.test", allow_insecure=False)
+    assert check("https://s3.test/a.mp3?X=1") == "https://s3.test/a.mp3?X=1"
+    assert check("https://s3.test/c.mp3?X=2", recording_id="r") == "https://s3.test/c.mp3?X=2"
+    with pytest.raises(br.InvalidMediaURLError, match=message):
+        check(second, recording_id="r")
