@@ -274,14 +274,26 @@ _AMZ_DATE_RE: Final = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _ASCII_DIGITS: Final = re.compile(r"[0-9]{1,18}")
 
 
+_QUERY_KEYS: Final = {
+    key: re.compile(rf"[?&]{re.escape(key)}=([^&#]*)", re.IGNORECASE)
+    for key in ("X-Amz-Date", "X-Amz-Expires", "Expires")
+}
+
+
 def _query_value(url: str, key: str) -> str | None:
     """The first value of query parameter ``key`` (case-insensitive), percent-decoded.
 
     A scan for one key rather than parsing the whole (long) presigned query
     with ``parse_qsl``: this runs once per download.
     """
-    match = re.search(rf"[?&]{re.escape(key)}=([^&#]*)", url, re.IGNORECASE)
-    return unquote(match.group(1)) if match else None
+    pattern = _QUERY_KEYS.get(key)
+    if pattern is None:
+        pattern = re.compile(rf"[?&]{re.escape(key)}=([^&#]*)", re.IGNORECASE)
+    match = pattern.search(url)
+    if match is None:
+        return None
+    value = match.group(1)
+    return unquote(value) if "%" in value else value
 
 
 def presigned_expiry(url: str) -> datetime | None:
