@@ -1,5 +1,7 @@
-"""The media engine: resolve the URL, stream with Range resume, refresh on expiry,
-write to a temporary file and rename, verify length and MD5.
+"""The media engine: resolve the URL, stream, write, verify.
+
+It streams with Range resume, refreshes the URL on expiry, writes to a
+temporary file and renames it, and verifies length and MD5.
 
 Flow of one transfer (:class:`_Transfer`)::
 
@@ -112,8 +114,10 @@ class DownloadProgress:
 
     @property
     def overall_bytes_estimate(self) -> int | None:
-        """The batch's byte total: exact once known, else the mean size so far ×
-        ``recordings_total``; ``None`` while no size or no batch length is known.
+        """The batch's byte total: exact once known, else an estimate.
+
+        The estimate is the mean size so far × ``recordings_total``; ``None``
+        while no size or no batch length is known.
         """
         if self.overall_bytes_total is not None:
             return self.overall_bytes_total
