@@ -88,7 +88,7 @@ class DownloadProgress:
     """A progress report, passed to the ``progress`` callback.
 
     ``bytes_done``/``bytes_total`` are for ``recording_id``; the ``overall_``
-    and ``recordings_`` fields cover the whole :meth:`download_recordings` call
+    and ``recordings_`` fields cover the whole :meth:`RecordingsClient.download_recordings` call
     (for a single download they equal the per-recording figures).
     ``bytes_total`` is ``None`` until the storage announced a size.
 
@@ -114,7 +114,7 @@ class DownloadProgress:
 
     @property
     def overall_bytes_estimate(self) -> int | None:
-        """The batch's byte total: exact once known, else an estimate.
+        """The batch's byte total, exact once known, else an estimate.
 
         The estimate is the mean size so far × ``recordings_total``; ``None``
         while no size or no batch length is known.
@@ -148,7 +148,7 @@ class DownloadResult:
 
 @frozen(kw_only=True)
 class DownloadOutcome:
-    """What happened to one recording of :meth:`download_recordings`.
+    """What happened to one recording of :meth:`RecordingsClient.download_recordings`.
 
     ``status`` is ``"downloaded"``, ``"skipped"`` (the file was already there
     and matches the stored size/ETag) or ``"failed"`` (see ``error``).
