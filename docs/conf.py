@@ -47,8 +47,8 @@ nitpick_ignore_regex = [
     (r"py:class", r"(web|trace|aioredis)\..+"),
     # Type variables of generic signatures (``T``, ``P``, a pager's ``Item``/``Page``).
     (r"py:(class|obj)", r"(typing\.)?~?(P|Item|Page)|bird_recordings\.[\w.]+\.(T|F|P|Item|Page)"),
-    # Private classes that public signatures name (a builder's concrete return type, the
-    # emulator's internal records, the engine behind MediaStream): public as a type only.
+    # The emulator's private classes that its public signatures name (a Faults builder's
+    # concrete return type, internal records): the reference documents the public base.
     (r"py:class", r"bird_recordings\.emulator\._\w+\.\w+"),
 ]
 nitpick_ignore = [
@@ -57,6 +57,7 @@ nitpick_ignore = [
     ("py:class", "Path"),
     ("py:class", "Request"),
     ("py:class", "Response"),
+    # The private engine MediaStream's constructor takes (MediaStream is made by the client).
     ("py:class", "MediaEngine"),
     # The emulator's clock protocol (anything with ``now()``), private like the rest of
     # bird_recordings.emulator's internals.
