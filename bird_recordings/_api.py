@@ -64,8 +64,11 @@ class APIRequester:
         self.hooks: Hooks = NO_HOOKS
 
     def derive(self, *, transport: Transport, retry: RetryPolicy) -> APIRequester:
-        """A requester with another transport and retry policy that shares this one's
-        limiters, concurrency cap and hooks (a client view from ``with_options``)."""
+        """A requester with another transport and retry policy.
+
+        It shares this one's limiters, concurrency cap and hooks (a client view
+        from ``with_options``).
+        """
         other = APIRequester(
             transport=transport,
             base_url=self.base_url,

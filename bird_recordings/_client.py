@@ -343,7 +343,7 @@ class RecordingsClient:
 
     @property
     def stats(self) -> ClientStats:
-        """Counters of work done so far: API retries, media resumes, URL refreshes, restarts."""
+        """Counters of work done so far (API retries, media resumes, URL refreshes, restarts)."""
         media = self._counters
         return ClientStats(
             api_retries=self._api.retries_performed,
@@ -549,8 +549,9 @@ class RecordingsClient:
 
         Raises:
             RecordingNotAvailableError, NotFoundError, StorageError,
-            MediaURLExpiredError, APIConnectionError (retries spent, or a
-            broken connection with no ETag or Last-Modified to resume safely),
+            MediaURLExpiredError: as for every media request.
+            APIConnectionError: retries spent, or a broken connection with no
+                ETag or Last-Modified to resume safely.
             MediaChangedError: the object was replaced mid-stream.
             ClientClosedError: the client was closed while a chunk was awaited.
             RangeNotSatisfiableError: ``offset`` is at or beyond the end (416).
@@ -838,7 +839,8 @@ class RecordingsClient:
             NotFoundError: no such transcription.
             InvalidArgumentError: an unknown ``format``.
             ResponseValidationError: the text is not UTF-8 (or not JSON).
-            StorageError, MediaURLExpiredError, IntegrityError, APIConnectionError.
+            StorageError, MediaURLExpiredError, IntegrityError, APIConnectionError: as
+                for every storage fetch.
         """
         fmt = tx.check_format(format)
         transcription_id = tx.transcription_id_of(transcription)

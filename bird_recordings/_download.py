@@ -1,5 +1,7 @@
-"""Media: resolve the URL, fetch the bytes (the one loop of :mod:`._fetch`), write
-them to a temporary file and rename, verify length and MD5; or stream them.
+"""Media: resolve the URL, fetch the bytes, write them, verify them; or stream them.
+
+The bytes come from the one storage loop of :mod:`._fetch`; a download writes them
+to a temporary file and renames it into place once length and MD5 are verified.
 
 Flow of one download::
 
@@ -65,7 +67,7 @@ class DownloadProgress:
     """A progress report, passed to the ``progress`` callback.
 
     ``bytes_done``/``bytes_total`` are for ``recording_id``; the ``overall_``
-    and ``recordings_`` fields cover the whole :meth:`download_recordings` call
+    and ``recordings_`` fields cover the whole :meth:`RecordingsClient.download_recordings` call
     (for a single download they equal the per-recording figures).
     ``bytes_total`` is ``None`` until the storage announced a size.
 
@@ -91,8 +93,10 @@ class DownloadProgress:
 
     @property
     def overall_bytes_estimate(self) -> int | None:
-        """The batch's byte total: exact once known, else the mean size so far ×
-        ``recordings_total``; ``None`` while no size or no batch length is known.
+        """The batch's byte total, exact once known, else an estimate.
+
+        The estimate is the mean size so far × ``recordings_total``; ``None``
+        while no size or no batch length is known.
         """
         if self.overall_bytes_total is not None:
             return self.overall_bytes_total
@@ -123,7 +127,7 @@ class DownloadResult:
 
 @frozen(kw_only=True)
 class DownloadOutcome:
-    """What happened to one recording of :meth:`download_recordings`.
+    """What happened to one recording of :meth:`RecordingsClient.download_recordings`.
 
     ``status`` is ``"downloaded"``, ``"skipped"`` (the file was already there
     and matches the stored size/ETag) or ``"failed"`` (see ``error``).

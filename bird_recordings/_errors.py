@@ -101,8 +101,9 @@ class ClientClosedError(BirdRecordingsError, RuntimeError):
 
 
 class UnsafePathError(BirdRecordingsError, ValueError):
-    """A local file name built from a recording id, a ``format`` or a caller's path
-    is not one safe path component, or the file would land outside the folder.
+    """A local file name is not one safe path component, or would leave the folder.
+
+    The name was built from a recording id, a ``format`` or a caller's path.
 
     Refused: separators, ``.``/``..``, control characters, NUL, names too long
     for the temporary file beside them, and a symbolic link that leads out of
@@ -353,8 +354,10 @@ class TranscriptionNotAvailableError(BirdRecordingsError):
 
 
 class TranscriptionFailedError(TranscriptionNotAvailableError):
-    """The transcription ended without text: status ``failed``, or ``absent`` (nothing to
-    transcribe, such as a recording without speech).
+    """The transcription ended without text: status ``failed`` or ``absent``.
+
+    ``absent`` means there was nothing to transcribe, such as a recording
+    without speech.
 
     Check ``status`` to tell the two apart. Requesting a new transcription of
     the same recording is the only remedy; for ``absent`` it will likely end
@@ -438,8 +441,9 @@ def as_library_error(exc: Exception, what: str) -> BirdRecordingsError:
 
 
 class RangeNotSatisfiableError(StorageError):
-    """The byte range asked of :meth:`RecordingsClient.stream_recording` lies beyond the
-    object (storage answered 416).
+    """The byte range asked of a stream lies beyond the object (storage answered 416).
+
+    The range was asked of :meth:`RecordingsClient.stream_recording`.
 
     ``size_bytes`` is the object's size when storage said it (``Content-Range:
     bytes */<size>``), else ``None``.

@@ -380,7 +380,7 @@ class Call:
 
     Bird's payload is the Call object of ``GET …/channels/{ch}/calls/{call}``; only
     ``id`` and ``status`` are required. The fields below are read when they have
-    the expected type and left ``None`` otherwise; :attr:`VoiceEvent.payload`
+    the expected type and left ``None`` otherwise; the ``payload`` of :class:`VoiceEvent`
     holds everything Bird sent.
     """
 

@@ -54,9 +54,9 @@ _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 def check_file_name(name: str, *, what: str) -> str:
-    """Return ``name`` if it is one safe path component, else raise :class:`UnsafePathError`.
+    r"""Return ``name`` if it is one safe path component, else raise :class:`UnsafePathError`.
 
-    Refused: empty, ``.`` or ``..``, a path separator (``/``, ``\\``) or a
+    Refused: empty, ``.`` or ``..``, a path separator (``/``, ``\``) or a
     character Windows forbids, a control or format character (NUL, newline,
     bidi overrides), leading or trailing whitespace, and a name longer than
     :data:`MAX_NAME_BYTES` bytes in UTF-8 (the temporary name must still fit).

@@ -1,5 +1,7 @@
-"""Transcriptions: the pure parts (locales, paths, formats, poll delays, decoding) and
-the two loops that do I/O through the client's requester and transport.
+"""Transcriptions: the pure parts and the two loops that do I/O.
+
+The pure parts are locales, paths, formats, poll delays and decoding; the
+loops do their I/O through the client's requester and transport.
 
 Polling (:meth:`TranscriptionService.wait`)::
 

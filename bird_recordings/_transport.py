@@ -190,8 +190,11 @@ class Transport:
         return self._session is not None and self._session.closed
 
     async def close(self) -> None:
-        """Stop the work in flight (it fails with :class:`ClientClosedError`), then
-        close the session if we own it; a borrowed one is left alone."""
+        """Stop the work in flight, then close the session if we own it.
+
+        The work in flight fails with :class:`ClientClosedError`; a borrowed
+        session is left alone.
+        """
         await self.inflight.stop()
         if self.owns_session and self._session is not None:
             session, self._session = self._session, None
@@ -341,8 +344,10 @@ def _check_borrowed_session(session: aiohttp.ClientSession) -> None:
 
 
 class SharedTransport(Transport):
-    """A :class:`Transport` that uses another one's session (its connection pool) with
-    its own API timeout; closing it leaves the session alone. For client views.
+    """A :class:`Transport` on another one's session, with its own API timeout.
+
+    It shares the parent's connection pool; closing it leaves the session
+    alone. For client views.
     """
 
     def __init__(

@@ -1,5 +1,7 @@
-"""What the web-server helpers share, framework-free: the client's ``Range``, the
-headers of a media answer, and the HTTP answer for each library error.
+"""What the web-server helpers share, framework-free.
+
+That is: the client's ``Range``, the headers of a media answer, and the HTTP
+answer for each library error.
 
 Pure functions over plain values; :mod:`bird_recordings.starlette` and
 :mod:`bird_recordings.aiohttp_server` are the thin adapters.

@@ -39,10 +39,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: BirdRecordingsError) -> web.Response:
-    """The JSON answer ``{"code", "message"}`` for a library error; the text carries
-    no workspace id, URL or key (``404`` unknown recording, ``409`` no media yet,
-    ``416`` range beyond the end, ``503`` rate limited, ``504`` timeout, ``502``
-    anything else).
+    """The JSON answer ``{"code", "message"}`` for a library error.
+
+    The text carries no workspace id, URL or key (``404`` unknown recording,
+    ``409`` no media yet, ``416`` range beyond the end, ``503`` rate limited,
+    ``504`` timeout, ``502`` anything else).
     """
     answer = error_answer(exc)
     log_refusal(exc, answer)
@@ -51,9 +52,10 @@ def error_response(exc: BirdRecordingsError) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn :class:`~bird_recordings.BirdRecordingsError` from any handler into
-    :func:`error_response`, while no response has started:
-    ``web.Application(middlewares=[error_middleware])``.
+    """Turn a library error from any handler into :func:`error_response`.
+
+    Applies to :class:`~bird_recordings.BirdRecordingsError` while no response
+    has started: ``web.Application(middlewares=[error_middleware])``.
     """
     try:
         return await handler(request)

@@ -89,6 +89,7 @@ class RecordingResponse(Response):
         self._extra = dict(headers or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the recording as the ASGI answer (the Starlette ``Response`` API)."""
         request_headers = self._request.headers if self._request else Headers(scope=scope)
         byte_range = parse_range(request_headers.get("range"))
         if_range = request_headers.get("if-range") if byte_range else None
@@ -188,8 +189,10 @@ def webhook_endpoint(
 
 
 def error_response(exc: BirdRecordingsError) -> JSONResponse:
-    """The JSON answer ``{"code", "message"}`` for a library error (the table of
-    :class:`RecordingResponse`); the text carries no workspace id, URL or key.
+    """The JSON answer ``{"code", "message"}`` for a library error.
+
+    The statuses are the table of :class:`RecordingResponse`; the text carries
+    no workspace id, URL or key.
 
     Install it for every route with :func:`exception_handler`.
     """

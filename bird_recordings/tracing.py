@@ -76,6 +76,7 @@ class OpenTelemetryHooks(Hooks):
         )
 
     def start_span(self, name: str, attributes: Mapping[str, AttributeValue]) -> SpanHandle:
+        """Start an OpenTelemetry span that is not made current (it may end in another task)."""
         span = self.tracer.start_span(
             name,
             kind=_kind(name),
@@ -87,6 +88,7 @@ class OpenTelemetryHooks(Hooks):
 
     @contextlib.contextmanager
     def span(self, name: str, attributes: Mapping[str, AttributeValue]) -> Iterator[SpanHandle]:
+        """An OpenTelemetry span made current around a block of one task."""
         with self.tracer.start_as_current_span(
             name,
             kind=_kind(name),

@@ -1,10 +1,10 @@
-"""Bird's voice webhooks: verify a delivery, parse it, and hand it to your code.
+r"""Bird's voice webhooks: verify a delivery, parse it, and hand it to your code.
 
 Bird's Notifications API calls your URL when a call changes status
 (``voice.inbound``/``voice.outbound`` events). Each delivery is signed:
 
 - ``messagebird-signature``: base64 of HMAC-SHA256, keyed with the subscription's
-  signing key, over ``timestamp + "\\n" + url + "\\n" + SHA256(body)`` (the raw
+  signing key, over ``timestamp + "\n" + url + "\n" + SHA256(body)`` (the raw
   32-byte digest of the body);
 - ``messagebird-request-timestamp``: the timestamp in that message (Unix seconds);
 - ``messagebird-request-id``: the delivery's id. Bird retries a delivery that did

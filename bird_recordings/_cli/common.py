@@ -185,7 +185,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def when_arg(text: str) -> datetime:
-    """argparse ``type=`` for ``--since``/``--until``."""
+    """Parse ``--since``/``--until`` (an argparse ``type=``)."""
     try:
         return parse_when(text)
     except ValueError as exc:

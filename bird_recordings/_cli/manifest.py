@@ -1,4 +1,4 @@
-"""The ``sync`` manifest: what the archive folder holds, as JSON lines.
+r"""The ``sync`` manifest: what the archive folder holds, as JSON lines.
 
 ``<out>/.bird-recordings-manifest.jsonl`` starts with a header line
 (``{"manifest": "bird-recordings", "version": 1}``) followed by one entry per

@@ -44,7 +44,7 @@ class Shard:
 
     @property
     def id(self) -> str:
-        """A stable, readable id: start, end and status."""
+        """A stable and readable id made of start, end and status."""
         return (
             f"{self.start.strftime(_ID_TIME)}-{self.end.strftime(_ID_TIME)}-{self.status or 'all'}"
         )

@@ -164,9 +164,9 @@ class BirdEmulator:
         self.transcription_schedule_s = transcription_schedule_s
         """``(accepted_s, ongoing_s)`` of transcriptions created from now on."""
         self.transcript_delivery: Literal["body", "redirect"] = transcript_delivery
-        """How the content endpoints answer: ``"body"`` or ``"redirect"`` (307 to storage)."""
+        """How the content endpoints answer, ``"body"`` or ``"redirect"`` (307 to storage)."""
         self.transcription_outcome: Outcome = "available"
-        """The end state of transcriptions created from now on: available, failed or absent."""
+        """The end state of transcriptions created from now on (available, failed or absent)."""
         self.transcription_outcomes: dict[str, Outcome] = {}
         """Per recording id, an end state that wins over :attr:`transcription_outcome`."""
         self._transcripts = TranscriptStore()
@@ -174,7 +174,7 @@ class BirdEmulator:
         self.faults = Faults(seed)
         """The armed faults; see :class:`Faults`."""
         self.requests: list[RequestRecord] = []
-        """Every request either origin received, oldest first (a plain list: ``clear()`` it)."""
+        """Every request either origin received, oldest first (a plain list; ``clear()`` it)."""
         self._rate_limits = (
             None
             if rate_limit is None and post_rate_limit is None

@@ -1,5 +1,7 @@
-"""Signed voice webhooks, delivered as Bird's Notifications API does: a JSON envelope,
-``messagebird-*`` headers, and retries while the receiver does not answer 2xx.
+"""Signed voice webhooks, delivered as Bird's Notifications API does.
+
+That is: a JSON envelope, ``messagebird-*`` headers, and retries while the
+receiver does not answer 2xx.
 
 Independent of the library's :mod:`bird_recordings.webhooks` on purpose: the
 emulator signs by Bird's documented recipe, the library verifies by it.
@@ -54,7 +56,7 @@ class WebhookDelivery:
 
 
 def sign(signing_key: str, timestamp: str, url: str, body: bytes) -> str:
-    """``messagebird-signature``: base64(HMAC-SHA256(key, ts \\n url \\n SHA256(body)))."""
+    r"""``messagebird-signature``: base64(HMAC-SHA256(key, ts \n url \n SHA256(body)))."""
     message = b"\n".join((timestamp.encode(), url.encode(), hashlib.sha256(body).digest()))
     digest = hmac.new(signing_key.encode(), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
