@@ -8,6 +8,7 @@ shared.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Mapping
@@ -117,19 +118,22 @@ class APIRequester:
         max_body_bytes: int = MAX_API_BODY_BYTES,
     ) -> RawResponse:
         """:meth:`_send`, in a ``bird_recordings.api`` span when hooks are installed."""
+        # Bound here, run below: with hooks installed it runs inside the span.
+        send = functools.partial(
+            self._send,
+            method,
+            path,
+            params=params,
+            json_body=json_body,
+            ok=ok,
+            recording_id=recording_id,
+            allow_redirects=allow_redirects,
+            accept=accept,
+            max_body_bytes=max_body_bytes,
+        )
         hooks = self.hooks
         if hooks is NO_HOOKS:
-            return await self._send(
-                method,
-                path,
-                params=params,
-                json_body=json_body,
-                ok=ok,
-                recording_id=recording_id,
-                allow_redirects=allow_redirects,
-                accept=accept,
-                max_body_bytes=max_body_bytes,
-            )
+            return await send()
         attributes: dict[str, AttributeValue] = {
             "http.request.method": method,
             "url.full": redact_url(self.url(path)),
@@ -139,17 +143,7 @@ class APIRequester:
         retries_before = self.retries_performed
         with hooks.span("bird_recordings.api", attributes) as span:
             try:
-                response = await self._send(
-                    method,
-                    path,
-                    params=params,
-                    json_body=json_body,
-                    ok=ok,
-                    recording_id=recording_id,
-                    allow_redirects=allow_redirects,
-                    accept=accept,
-                    max_body_bytes=max_body_bytes,
-                )
+                response = await send()
             except APIStatusError as exc:
                 span.set_attribute("http.response.status_code", exc.status)
                 raise
