@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Final
 
@@ -102,7 +102,9 @@ class StreamResponse:
         """``Content-Length`` as the server announced it."""
         return self._response.content_length
 
-    async def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+    async def iter_chunks(
+        self, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the body in chunks of at most ``chunk_size`` bytes."""
         content = self._response.content
         while True:
