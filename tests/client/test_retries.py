@@ -13,8 +13,13 @@ import pytest
 
 import bird_recordings as br
 from bird_recordings._api import APIRequester
-from bird_recordings._transport import Transport
-from tests.client._support import REAL_ID, RECORDINGS_URL, count, recording_url
+from tests.client._support import (
+    REAL_ID,
+    RECORDINGS_URL,
+    count,
+    recording_url,
+    standalone_requester,
+)
 from tests.conftest import BASE_URL, WORKSPACE, FakeClock
 from tests.fixtures import load
 
@@ -280,28 +285,8 @@ async def test_retries_are_logged_without_secrets(
 
 @pytest.fixture
 async def requester(fake_clock: FakeClock) -> AsyncIterator[APIRequester]:
-    transport = Transport(
-        session=None,
-        connect_timeout_s=5,
-        api_timeout_s=5,
-        stall_timeout_s=5,
-        pool_size=4,
-        user_agent="tests",
-    )
-    transport.open()
-    try:
-        yield APIRequester(
-            transport=transport,
-            base_url=BASE_URL,
-            authorization="AccessKey k",
-            retry=br.RetryPolicy(jitter=0),
-            clock=fake_clock,
-            rate_limiter=br.LocalRateLimiter(None, None, clock=fake_clock),
-            workspace_id=WORKSPACE,
-            max_concurrent_requests=4,
-        )
-    finally:
-        await transport.close()
+    async with standalone_requester(fake_clock) as requester:
+        yield requester
 
 
 TRANSCRIBE_URL = f"{recording_url(REAL_ID)}/transcriptions"

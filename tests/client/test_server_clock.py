@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
-import bird_recordings as br
 from bird_recordings._api import APIRequester
-from bird_recordings._transport import Transport
-from tests.client._support import REAL_ID, recording_url
-from tests.conftest import BASE_URL, WORKSPACE, FakeClock
+from tests.client._support import REAL_ID, recording_url, standalone_requester
+from tests.conftest import WORKSPACE, FakeClock
 from tests.fixtures import load
 
 PATH = f"/workspaces/{WORKSPACE}/recordings/{REAL_ID}"
@@ -20,29 +18,8 @@ PATH = f"/workspaces/{WORKSPACE}/recordings/{REAL_ID}"
 
 @pytest.fixture
 async def api(fake_clock: FakeClock) -> AsyncIterator[APIRequester]:
-    """The client's requester, built on its own (the client keeps its requester private)."""
-    transport = Transport(
-        session=None,
-        connect_timeout_s=5,
-        api_timeout_s=5,
-        stall_timeout_s=5,
-        pool_size=4,
-        user_agent="tests",
-    )
-    transport.open()
-    try:
-        yield APIRequester(
-            transport=transport,
-            base_url=BASE_URL,
-            authorization="AccessKey k",
-            retry=br.RetryPolicy(jitter=0),
-            clock=fake_clock,
-            rate_limiter=br.LocalRateLimiter(None, None, clock=fake_clock),
-            workspace_id=WORKSPACE,
-            max_concurrent_requests=4,
-        )
-    finally:
-        await transport.close()
+    async with standalone_requester(fake_clock) as requester:
+        yield requester
 
 
 @pytest.mark.parametrize(
