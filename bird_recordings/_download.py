@@ -17,7 +17,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -408,7 +408,7 @@ class MediaDownloader:
         self.user_agent: str = context.transport.user_agent
         self.urls: UrlResolver = context.urls
 
-    def executor(self) -> ThreadPoolExecutor:
+    def executor(self) -> Executor:
         """The file I/O threads."""
         return self.context.files.get()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -311,28 +310,25 @@ class StorageFetch:
                         refreshes = 0
                         skip = verdict.skip
                         stop = self.stop  # fixed for this answer
-                        # Closed explicitly: the last chunk returns from the loop before
-                        # the body generator is exhausted, and an async generator left to
-                        # the garbage collector costs a loop wake-up (a self-pipe write)
-                        # per file in asyncio's finalizer hook.
-                        async with aclosing(response.iter_chunks(self.chunk_size)) as chunks:
-                            async for chunk in chunks:
-                                if skip:
-                                    if len(chunk) <= skip:
-                                        skip -= len(chunk)
-                                        continue
-                                    chunk = chunk[skip:]
-                                    skip = 0
-                                if stop is not None and self.offset + len(chunk) >= stop:
-                                    # The end of a range (or a storage that ignored it).
-                                    chunk = chunk[: stop - self.offset]
-                                    self.offset += len(chunk)
-                                    if chunk:
-                                        yield chunk
-                                    return
+                        chunk_size = self.chunk_size
+                        read_chunk = response.read_chunk
+                        while chunk := await read_chunk(chunk_size):
+                            if skip:
+                                if len(chunk) <= skip:
+                                    skip -= len(chunk)
+                                    continue
+                                chunk = chunk[skip:]
+                                skip = 0
+                            if stop is not None and self.offset + len(chunk) >= stop:
+                                # The end of a range (or a storage that ignored it).
+                                chunk = chunk[: stop - self.offset]
                                 self.offset += len(chunk)
-                                retries = 0
-                                yield chunk
+                                if chunk:
+                                    yield chunk
+                                return
+                            self.offset += len(chunk)
+                            retries = 0
+                            yield chunk
                         self._check_end(url)
                         return
                     body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)

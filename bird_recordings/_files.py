@@ -17,19 +17,33 @@ import contextlib
 import errno
 import hashlib
 import itertools
+import logging
 import os
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
-from ._constants import TEMP_SUFFIX
+from ._constants import LOGGER_NAME, TEMP_SUFFIX
 from ._errors import DestinationExistsError, FileWriteError
 
-__all__ = ["FileExecutor", "FileSink", "file_md5", "settle_allocator", "temp_path_for"]
+__all__ = [
+    "FileExecutor",
+    "FileSink",
+    "IOThreads",
+    "Job",
+    "file_md5",
+    "settle_allocator",
+    "start_job",
+    "temp_path_for",
+]
+
+logger: Final = logging.getLogger(LOGGER_NAME)
+T = TypeVar("T")
 
 WRITE_BATCH_BYTES: Final = 2 * 1024 * 1024
 # Adaptive batching (see FileSink.write): a partial batch of at least this much
@@ -135,6 +149,159 @@ def _os_error(action: str, path: Path, exc: OSError) -> FileWriteError:
     return error
 
 
+class Job:
+    """One call running in an I/O thread, awaited on the event loop.
+
+    The hand-off is lean (a queue put in, one ``call_soon_threadsafe`` back),
+    because a download makes one per batch. Cancelling a task that awaits
+    :meth:`wait` never stops the call: it runs to its end, and :meth:`wait`
+    may be awaited again (what ``asyncio.shield`` gives, without its extra
+    future and callbacks).
+    """
+
+    __slots__ = ("_args", "_callbacks", "_done", "_error", "_fn", "_loop", "_result", "_waiter")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> None:
+        self._loop = loop
+        self._fn: Callable[..., Any] | None = fn
+        self._args = args
+        self._done = False
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._callbacks: list[Callable[[], object]] = []
+
+    def run(self) -> None:
+        """Run the call (in the I/O thread) and report its end to the loop."""
+        fn, args = self._fn, self._args
+        self._fn, self._args = None, ()
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            if fn is not None:
+                result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+        # A closed loop (RuntimeError) means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._settle, result, error)
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        self._done = True
+        self._result = result
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def done(self) -> bool:
+        """True once the call has ended and the loop knows it."""
+        return self._done
+
+    def add_done_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` on the loop when the call ends (at once if it has)."""
+        if self._done:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    async def wait(self) -> Any:
+        """The call's result, or its exception raised."""
+        if not self._done:
+            waiter = self._waiter = self._loop.create_future()
+            await waiter
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class IOThreads(Executor):
+    """A fixed set of I/O threads fed from one queue: a lean ``Executor``.
+
+    ``concurrent.futures.ThreadPoolExecutor`` costs several locks and two
+    chained futures per call; :func:`start_job` costs a queue put. The threads
+    start on the first call. They are daemon threads, so a client that is never
+    closed cannot hold the interpreter open; :meth:`shutdown` (``aclose()``)
+    lets queued work finish and joins them.
+    """
+
+    def __init__(self, max_workers: int = 2, *, name: str = "bird-recordings-io") -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shut_down = False
+
+    def put(self, work: Callable[[], None]) -> None:
+        """Queue ``work()`` (it must not raise) for the next free thread."""
+        if self._shut_down:
+            raise RuntimeError("cannot schedule new work after shutdown")
+        if len(self._threads) < self._max_workers:
+            self._start_threads()
+        self._queue.put(work)
+
+    def _start_threads(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._max_workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while (work := get()) is not None:
+            try:
+                work()
+            except BaseException:  # pragma: no cover - work reports its own errors
+                logger.exception("an I/O thread's work failed")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """``concurrent.futures`` style, for ``loop.run_in_executor``."""
+        future: Future[T] = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        self.put(work)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new work; queued work still runs; with ``wait``, join the threads."""
+        with self._lock:
+            self._shut_down = True
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+
+def start_job(executor: Executor, fn: Callable[..., Any], *args: Any) -> Job:
+    """Run ``fn(*args)`` in ``executor``; await :meth:`Job.wait` for its end."""
+    job = Job(asyncio.get_running_loop(), fn, args)
+    if isinstance(executor, IOThreads):
+        executor.put(job.run)
+    else:
+        executor.submit(job.run)
+    return job
+
+
 class FileSink:
     """Streams bytes into ``<dir>/.<name>.<random>.part`` and renames it into place.
 
@@ -157,7 +324,7 @@ class FileSink:
         self._hasher = hashlib.md5(usedforsecurity=False) if hash_md5 else None
         self._batch: list[bytes] = []
         self._batch_bytes = 0
-        self._pending: asyncio.Future[None] | None = None
+        self._pending: Job | None = None
         # Loop time of the last hand-off to the writer thread (or of the first
         # batch that could have gone early).
         self._handed_at: float | None = None
@@ -289,9 +456,9 @@ class FileSink:
         pending = self._pending
         if pending is None:
             return
-        # Shielded: if we are cancelled, the job stays known to discard(), which
-        # must not close the file under a thread that is still writing it.
-        await asyncio.shield(pending)
+        # If we are cancelled, the job runs on and stays known to discard(),
+        # which must not close the file under a thread that is still writing it.
+        await pending.wait()
         self._pending = None
 
     async def write(self, chunk: bytes) -> None:
@@ -315,16 +482,14 @@ class FileSink:
                 return
         await self._wait_pending()
         batch, size = self._take_batch()
-        loop = asyncio.get_running_loop()
-        self._handed_at = loop.time()
-        self._pending = loop.run_in_executor(self._executor, self._write_batch, batch, size)
+        self._handed_at = asyncio.get_running_loop().time()
+        self._pending = start_job(self._executor, self._write_batch, batch, size)
 
     async def restart(self) -> None:
         """Drop everything written so far (the object changed; start from zero)."""
         self._take_batch()
         await self._wait_pending()
-        loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(self._executor, self._truncate)
+        self._pending = start_job(self._executor, self._truncate)
         await self._wait_pending()
 
     async def commit(self, check: Callable[[int, str | None], None]) -> None:
@@ -337,8 +502,7 @@ class FileSink:
         """
         await self._wait_pending()
         batch, size = self._take_batch()
-        loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(self._executor, self._finish, batch, size, check)
+        self._pending = start_job(self._executor, self._finish, batch, size, check)
         await self._wait_pending()
 
     async def discard(self) -> None:
@@ -347,15 +511,13 @@ class FileSink:
         pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
             try:
-                await asyncio.shield(pending)
+                await pending.wait()
             except asyncio.CancelledError:
                 # Cancelled again: finish the clean-up when the thread returns.
-                pending.add_done_callback(lambda _: self._cleanup())
+                pending.add_done_callback(self._cleanup)
                 raise
             except Exception:  # noqa: BLE001, S110 - the job's own error is already being raised
                 pass
-        elif pending is not None and not pending.cancelled():
-            pending.exception()  # retrieved, so asyncio does not log it
         self._cleanup()
 
 
@@ -364,15 +526,13 @@ class FileExecutor:
 
     def __init__(self, max_workers: int = 2) -> None:
         self._max_workers = max_workers
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: IOThreads | None = None
 
-    def get(self) -> ThreadPoolExecutor:
-        """The thread pool, started (and the allocator settled) on the first call."""
+    def get(self) -> IOThreads:
+        """The I/O threads, created (and the allocator settled) on the first call."""
         if self._executor is None:
             settle_allocator()
-            self._executor = ThreadPoolExecutor(
-                max_workers=self._max_workers, thread_name_prefix="bird-recordings-io"
-            )
+            self._executor = IOThreads(self._max_workers)
         return self._executor
 
     def shutdown(self) -> None:

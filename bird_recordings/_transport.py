@@ -85,41 +85,115 @@ class RawResponse:
 
 
 class StreamResponse:
-    """A streaming response whose body iteration is error-mapped.
+    """A streaming response whose body reads are error-mapped and watched for stalls.
 
     Use only inside :meth:`Transport.stream`; the connection is released when
     that context exits.
+
+    A stall is a read that waits ``stall_timeout_s`` without a byte. aiohttp's
+    own ``sock_read`` timeout re-arms a loop timer on every chunk received; a
+    body is watched instead by one timer that re-arms itself only when it fires
+    early (about once per ``stall_timeout_s``), and a read costs one clock
+    reading. A reader that is merely slow to come back for the next chunk is
+    not a stall: only the time a read spends waiting counts.
     """
+
+    __slots__ = (
+        "_content",
+        "_handle",
+        "_loop",
+        "_response",
+        "_stall_s",
+        "_time",
+        "_url",
+        "_waiting_since",
+        "headers",
+        "status",
+    )
 
     def __init__(self, response: aiohttp.ClientResponse, url: str) -> None:
         self._response = response
+        self._content = response.content
         self._url = url
         self.status: int = response.status
         self.headers: CIMultiDictProxy[str] = response.headers
+        self._handle: asyncio.TimerHandle | None = None
+        self._waiting_since: float | None = None
+        self._stall_s = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._time: Callable[[], float] = _no_clock
 
     @property
     def content_length(self) -> int | None:
         """``Content-Length`` as the server announced it."""
         return self._response.content_length
 
+    def watch_stalls(self, stall_timeout_s: float | None) -> None:
+        """Fail a read that waits ``stall_timeout_s`` for a byte (from the headers on)."""
+        connection = self._response.connection
+        if not stall_timeout_s or connection is None or connection.protocol is None:
+            return  # no limit, or the whole body has arrived with the headers
+        # aiohttp's per-chunk timer is turned off for the rest of this response
+        # (set per request, so a pooled connection's next request is unaffected;
+        # aiohttp does the same for websockets); its last armed timer still
+        # covers the first body bytes.
+        connection.protocol.read_timeout = None
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._time = loop.time
+        self._stall_s = stall_timeout_s
+        self._handle = loop.call_at(loop.time() + stall_timeout_s, self._check_stall)
+
+    def _check_stall(self) -> None:
+        loop = self._loop
+        if loop is None:  # pragma: no cover - only armed with a loop
+            return
+        since = self._waiting_since
+        now = loop.time()
+        if since is None or now - since < self._stall_s:
+            # Early (or nobody is waiting): look again when a read now waiting would stall.
+            self._handle = loop.call_at((since or now) + self._stall_s, self._check_stall)
+            return
+        self._handle = None
+        self._content.set_exception(
+            aiohttp.ServerTimeoutError(f"no byte received for {self._stall_s:g} s (stall timeout)")
+        )
+
+    def stop_watching(self) -> None:
+        """Cancel the stall timer (the response is being released)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    async def read_chunk(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> bytes:
+        """The next piece of the body, at most ``chunk_size`` bytes; ``b""`` at its end."""
+        self._waiting_since = self._time()
+        try:
+            return await self._content.read(chunk_size)
+        except _FOREIGN as exc:
+            raise translate(exc, self._url, "media download") from exc
+        finally:
+            self._waiting_since = None
+
     async def iter_chunks(
         self, chunk_size: int = DEFAULT_CHUNK_SIZE
     ) -> AsyncGenerator[bytes, None]:
         """Yield the body in chunks of at most ``chunk_size`` bytes."""
-        content = self._response.content
-        while True:
-            try:
-                chunk = await content.read(chunk_size)
-            except _FOREIGN as exc:
-                raise translate(exc, self._url, "media download") from exc
-            if not chunk:
-                return
+        while chunk := await self.read_chunk(chunk_size):
             yield chunk
 
     async def read_limited(self, limit: int) -> bytes:
         """Read at most ``limit`` bytes of the body (for error messages)."""
-        with map_errors(self._url, "reading an error body"):
-            return await self._response.content.read(limit)
+        self._waiting_since = self._time()
+        try:
+            with map_errors(self._url, "reading an error body"):
+                return await self._content.read(limit)
+        finally:
+            self._waiting_since = None
+
+
+def _no_clock() -> float:
+    return 0.0
 
 
 class Transport:
@@ -162,6 +236,8 @@ class Transport:
         self.media_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout_s, sock_read=stall_timeout_s
         )
+        # After the headers a body is watched by StreamResponse (one lazy timer).
+        self.stall_timeout_s = stall_timeout_s
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -285,9 +361,12 @@ class Transport:
             raise
         except (ValueError, UnicodeError, RuntimeError) as exc:
             raise _setup_error(self._session, exc, url, "media request") from exc
+        stream = StreamResponse(response, url)
+        stream.watch_stalls(self.stall_timeout_s)
         try:
-            yield StreamResponse(response, url)
+            yield stream
         finally:
+            stream.stop_watching()
             # A fully read body releases the connection to the pool; an abandoned
             # one closes it rather than draining a large remainder.
             if response.content.at_eof():

@@ -156,6 +156,36 @@ async def test_stalled_body_is_detected_and_resumed(
     assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
 
 
+async def test_a_body_that_never_starts_is_a_stall_too(emu: BirdEmulator, tmp_path: Path) -> None:
+    # Headers arrive, then silence: the stall timeout covers the first body byte.
+    rec = emu.add_recording(size_bytes=300_000)
+    emu.faults.stall(after_bytes=0, seconds=30, recording_id=rec.id)
+    async with br.RecordingsClient(
+        emu.access_key, emu.workspace_id, base_url=emu.base_url, stall_timeout_s=0.3
+    ) as client:
+        result = await client.download_recording(rec.id, tmp_path)
+    assert result.resumes == 1
+    assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
+
+
+async def test_a_slow_reader_is_not_a_stall(emu: BirdEmulator) -> None:
+    # Only time spent waiting for bytes counts: a caller that takes longer than
+    # the stall timeout between two reads keeps its one connection.
+    rec = emu.add_recording(size_bytes=2_000_000)
+    async with (
+        br.RecordingsClient(
+            emu.access_key, emu.workspace_id, base_url=emu.base_url, stall_timeout_s=0.2
+        ) as client,
+        client.stream_recording(rec.id) as media,
+    ):
+        first = await media.read(65_536)
+        await asyncio.sleep(0.7)  # the caller's own pace, not a wait for an event
+        rest = await media.read()
+    body = first + rest
+    assert hashlib.sha256(body).hexdigest() == emu.media_digest(rec.id, "sha256")
+    assert len(storage_requests(emu)) == 1
+
+
 async def test_a_slow_link_longer_than_the_stall_timeout_finishes(
     emu: BirdEmulator, instant_clock: Any, tmp_path: Path
 ) -> None:
