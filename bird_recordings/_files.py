@@ -152,14 +152,29 @@ def _os_error(action: str, path: Path, exc: OSError) -> FileWriteError:
 class Job:
     """One call running in an I/O thread, awaited on the event loop.
 
-    The hand-off is lean (a queue put in, one ``call_soon_threadsafe`` back),
-    because a download makes one per batch. Cancelling a task that awaits
-    :meth:`wait` never stops the call: it runs to its end, and :meth:`wait`
-    may be awaited again (what ``asyncio.shield`` gives, without its extra
-    future and callbacks).
+    The hand-off is lean, because a download makes one per 2 MiB batch: a queue
+    put in; and back, a ``call_soon_threadsafe`` only if the loop is already
+    waiting for the end (or has a callback on it). A batch written while the
+    next one fills wakes nobody: the loop finds it done when it comes back
+    (no self-pipe write, no extra loop iteration, no context switch).
+
+    Cancelling a task that awaits :meth:`wait` never stops the call: it runs
+    to its end, and :meth:`wait` may be awaited again (what ``asyncio.shield``
+    gives, without its extra future and callbacks).
     """
 
-    __slots__ = ("_args", "_callbacks", "_done", "_error", "_fn", "_loop", "_result", "_waiter")
+    __slots__ = (
+        "_args",
+        "_callbacks",
+        "_done",
+        "_error",
+        "_fn",
+        "_listening",
+        "_lock",
+        "_loop",
+        "_result",
+        "_waiter",
+    )
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...]
@@ -172,9 +187,12 @@ class Job:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._callbacks: list[Callable[[], object]] = []
+        # Whether the loop must be told of the end; guarded with _done by _lock.
+        self._listening = False
+        self._lock = threading.Lock()
 
     def run(self) -> None:
-        """Run the call (in the I/O thread) and report its end to the loop."""
+        """Run the call (in the I/O thread); wake the loop only if it waits for the end."""
         fn, args = self._fn, self._args
         self._fn, self._args = None, ()
         result: Any = None
@@ -184,14 +202,25 @@ class Job:
                 result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             error = exc
-        # A closed loop (RuntimeError) means nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._settle, result, error)
+        with self._lock:
+            self._result = result
+            self._error = error
+            self._done = True
+            listening = self._listening
+        if listening:
+            # A closed loop (RuntimeError) means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake)
 
-    def _settle(self, result: Any, error: BaseException | None) -> None:
-        self._done = True
-        self._result = result
-        self._error = error
+    def _listen(self) -> bool:
+        """Ask to be woken at the end; False if the call has already ended."""
+        with self._lock:
+            if self._done:
+                return False
+            self._listening = True
+            return True
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -200,19 +229,19 @@ class Job:
             callback()
 
     def done(self) -> bool:
-        """True once the call has ended and the loop knows it."""
+        """True once the call has ended."""
         return self._done
 
     def add_done_callback(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` on the loop when the call ends (at once if it has)."""
-        if self._done:
-            callback()
-        else:
+        if self._listen():
             self._callbacks.append(callback)
+        else:
+            callback()
 
     async def wait(self) -> Any:
         """The call's result, or its exception raised."""
-        if not self._done:
+        if not self._done and self._listen():
             waiter = self._waiter = self._loop.create_future()
             await waiter
         if self._error is not None:

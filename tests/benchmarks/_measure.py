@@ -79,6 +79,10 @@ class Measurement:
                 cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
                 page_faults=(after.ru_minflt - before.ru_minflt)
                 + (after.ru_majflt - before.ru_majflt),
+                # Context switches of every thread: each hand-off between the loop
+                # and an I/O thread sharing one core costs one or two.
+                voluntary_switches=after.ru_nvcsw - before.ru_nvcsw,
+                involuntary_switches=after.ru_nivcsw - before.ru_nivcsw,
                 rss_before_mib=rss_before,
                 peak_rss_mib=peak,
                 rss_growth_mib=max(0.0, peak - rss_before),

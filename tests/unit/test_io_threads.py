@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bird_recordings._files import IOThreads, start_job
+from bird_recordings._files import IOThreads, Job, start_job
 
 
 @pytest.fixture
@@ -88,3 +88,32 @@ def test_the_threads_never_hold_the_interpreter_open() -> None:
         assert thread.daemon
     finally:
         pool.shutdown(wait=True)
+
+
+class RecordingLoop:
+    """Stands in for the loop a Job reports to: records the wake-ups asked for."""
+
+    def __init__(self) -> None:
+        self.wakeups: list[object] = []
+
+    def call_soon_threadsafe(self, callback: object, *args: object) -> None:
+        self.wakeups.append(callback)
+
+
+def test_a_job_nobody_waits_for_wakes_nobody() -> None:
+    # A batch written while the next one fills must not cost a loop wake-up.
+    loop = RecordingLoop()
+    job = Job(loop, pow, (2, 3))  # type: ignore[arg-type]
+    job.run()
+    assert job.done()
+    assert loop.wakeups == []
+
+
+def test_a_job_with_a_listener_wakes_the_loop_once() -> None:
+    loop = RecordingLoop()
+    job = Job(loop, pow, (2, 3))  # type: ignore[arg-type]
+    ended: list[bool] = []
+    job.add_done_callback(lambda: ended.append(True))
+    job.run()
+    assert len(loop.wakeups) == 1
+    assert ended == []  # it runs on the loop, when the loop gets to the wake-up
