@@ -74,6 +74,9 @@ async def bounded_map(
     """
     check_concurrency(concurrency)
     items = _as_async(source)
+    # A plain iterable (a list of ids) is pulled with next(): one call, and no
+    # lock, since nothing awaits between taking an item and the next worker's turn.
+    plain = None if isinstance(source, AsyncIterable) else iter(source)
     pull_lock = asyncio.Lock()
     # Unbounded, so a worker never blocks while being cancelled; ``slots``
     # bounds what is in flight or finished but not yet consumed.
@@ -84,13 +87,15 @@ async def bounded_map(
         try:
             while True:
                 await slots.acquire()
-                async with pull_lock:
-                    try:
-                        item = await anext(items)
-                    except StopAsyncIteration:
-                        slots.release()
-                        return
-                results.put_nowait(await fn(item))
+                if plain is not None:
+                    item = next(plain, _DONE)
+                else:
+                    async with pull_lock:
+                        item = await anext(items, _DONE)
+                if item is _DONE:
+                    slots.release()
+                    return
+                results.put_nowait(await fn(item))  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, not swallowed
             results.put_nowait(_SourceFailed(exc))
         finally:

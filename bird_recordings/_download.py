@@ -40,7 +40,7 @@ from ._errors import (
     UnexpectedError,
     as_library_error,
 )
-from ._fetch import Restart, StorageFetch
+from ._fetch import ChunkSink, Restart, StorageFetch
 from ._files import FileSink, file_md5
 from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
 from ._models import MediaURL, Recording, RecordingStatus
@@ -158,6 +158,30 @@ def _chunk(event: bytes | Restart) -> bytes:
     if isinstance(event, Restart):
         raise UnexpectedError("a media stream cannot start over")
     return event
+
+
+class _Reporting:
+    """A :class:`FileSink` that also reports progress after every chunk."""
+
+    __slots__ = ("report", "sink")
+
+    def __init__(self, sink: FileSink, report: Callable[[bool], None]) -> None:
+        self.sink = sink
+        self.report = report
+
+    def accept(self, expected_md5: str | None) -> None:
+        self.sink.accept(expected_md5)
+
+    def add(self, chunk: bytes) -> bool:
+        due = self.sink.add(chunk)
+        self.report(False)
+        return due
+
+    async def flush(self) -> None:
+        await self.sink.flush()
+
+    async def restart(self) -> None:
+        await self.sink.restart()
 
 
 class _RecordingSource:
@@ -489,7 +513,9 @@ class MediaDownloader:
         # ``is_folder`` known by the caller spares a stat on the event loop per file.
         # The name comes from the server (id, format): one checked component, and
         # the file must stay in the folder (UnsafePathError otherwise).
-        if path is not None:
+        if is_folder and isinstance(path, Path) and path.is_absolute():
+            folder = path  # download_many's folder: no new Path per file
+        elif path is not None:
             target = Path(path)
             if "\x00" in str(path):
                 return _paths.check_local_path(target, what="download path")
@@ -497,7 +523,9 @@ class MediaDownloader:
                 is_folder = _paths.names_a_folder(path)
             if not is_folder:
                 return _paths.check_local_path(target.absolute(), what="download path")
-        folder = Path(path if path is not None else ".").absolute()
+            folder = target.absolute()
+        else:
+            folder = Path().absolute()
         extension = (ref.format or "mp3") if isinstance(ref, Recording) else "mp3"
         name = _paths.file_name(recording_id, extension, what="recording file name")
         return _paths.check_inside(folder, folder / name, what="recording file name")
@@ -583,21 +611,9 @@ class MediaDownloader:
             overall = _overall or _Overall(recordings_total=1)
             report = overall.reporter(recording_id, transfer, progress)
             # Nobody reads the running totals without a callback: report at the end only.
-            report_chunks = progress is not None
-            hash_decided = False
-            async for event in transfer.events():
-                if isinstance(event, Restart):
-                    await sink.restart()
-                    hash_decided = False
-                    continue
-                if not hash_decided:
-                    # Hash only what can be checked: no CPU spent on a multipart
-                    # or SSE-KMS ETag, which is not the MD5 of the bytes.
-                    hash_decided = True
-                    sink.set_hashing(verify_md5 and transfer.expected_md5 is not None)
-                await sink.write(event)
-                if report_chunks:
-                    report(False)
+            into: ChunkSink = sink if progress is None else _Reporting(sink, report)
+            async for _ in transfer.events(into):
+                pass  # with a sink, every chunk and restart goes to it
             # Written, hashed, checked and renamed in the writer thread. If we are
             # cancelled meanwhile, discard() below waits for that job, so the
             # target ends up complete or untouched and no temp file remains.
@@ -679,7 +695,7 @@ class MediaDownloader:
             await loop.run_in_executor(
                 self.executor(), lambda: folder.mkdir(parents=True, exist_ok=True)
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
             raise InvalidArgumentError(
                 f"cannot use {folder} as the download folder: {exc}"
             ) from exc

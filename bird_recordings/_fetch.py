@@ -38,7 +38,7 @@ from ._retry import RetryPolicy, parse_retry_after
 from ._storage import Asked, StorageAction, after_break, decide_error, judge_body, request_headers
 from ._transport import Transport
 
-__all__ = ["RESTART", "Restart", "StorageFetch", "TransferCounters", "UrlSource"]
+__all__ = ["RESTART", "ChunkSink", "Restart", "StorageFetch", "TransferCounters", "UrlSource"]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
@@ -73,6 +73,30 @@ class UrlSource(Protocol):
 
     async def explain_missing(self, error: BirdRecordingsError) -> BirdRecordingsError:
         """The error to raise for a storage 404."""
+        ...
+
+
+class ChunkSink(Protocol):
+    """Where :meth:`StorageFetch.events` puts the body instead of yielding it (downloads).
+
+    The per-chunk path is one plain call (:meth:`add`) and, now and then, one
+    await (:meth:`flush`): no generator step and no coroutine per chunk.
+    """
+
+    def accept(self, expected_md5: str | None) -> None:
+        """An answer was accepted; its body (from the current offset) follows."""
+        ...
+
+    def add(self, chunk: bytes) -> bool:
+        """Queue ``chunk``; True when :meth:`flush` is due."""
+        ...
+
+    async def flush(self) -> None:
+        """Hand what is queued on (to the writer thread)."""
+        ...
+
+    async def restart(self) -> None:
+        """Drop everything received so far: bytes start from zero again."""
         ...
 
 
@@ -241,8 +265,12 @@ class StorageFetch:
 
     # -- the loop ------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[bytes | Restart]:
-        """Yield body chunks (and :data:`RESTART` markers when allowed) until complete."""
+    async def events(self, sink: ChunkSink | None = None) -> AsyncIterator[bytes | Restart]:
+        """Yield body chunks (and :data:`RESTART` markers when allowed) until complete.
+
+        With a ``sink``, chunks and restarts go to it and nothing is yielded:
+        ``async for _ in fetch.events(sink): ...`` never enters its body.
+        """
         retries = 0
         refreshes = 0
         restarts = 0
@@ -265,7 +293,11 @@ class StorageFetch:
                 logger.info("%s: starting over from byte %d", self.label, self.offset)
                 self.total = None
                 self.etag = self.last_modified = None
-                yield self._start_over()
+                marker = self._start_over()
+                if sink is None:
+                    yield marker
+                else:
+                    await sink.restart()
                 asked = self.asked()
             if logger.isEnabledFor(logging.DEBUG):  # redaction only when it is logged
                 logger.debug("%s: GET %s from byte %d", self.label, redact_url(url), self.offset)
@@ -296,7 +328,11 @@ class StorageFetch:
                             restarts += 1
                             if restarts > MAX_RESTARTS:
                                 raise self._changed("it kept changing")
-                            yield self._start_over()
+                            marker = self._start_over()
+                            if sink is None:
+                                yield marker
+                            else:
+                                await sink.restart()
                             continue
                         if verdict.skip:
                             logger.info(
@@ -310,6 +346,8 @@ class StorageFetch:
                         refreshes = 0
                         skip = verdict.skip
                         stop = self.stop  # fixed for this answer
+                        if sink is not None:
+                            sink.accept(self.expected_md5)
                         chunk_size = self.chunk_size
                         read_chunk = response.read_chunk
                         while chunk := await read_chunk(chunk_size):
@@ -323,12 +361,19 @@ class StorageFetch:
                                 # The end of a range (or a storage that ignored it).
                                 chunk = chunk[: stop - self.offset]
                                 self.offset += len(chunk)
-                                if chunk:
+                                if not chunk:
+                                    return
+                                if sink is None:
                                     yield chunk
+                                elif sink.add(chunk):
+                                    await sink.flush()
                                 return
                             self.offset += len(chunk)
                             retries = 0
-                            yield chunk
+                            if sink is None:
+                                yield chunk
+                            elif sink.add(chunk):
+                                await sink.flush()
                         self._check_end(url)
                         return
                     body = await response.read_limited(proto.MAX_ERROR_BODY_BYTES)
@@ -378,7 +423,11 @@ class StorageFetch:
                     if restarts > MAX_RESTARTS:
                         raise self._changed("it kept changing")
                     if self.offset > 0:
-                        yield self._start_over()
+                        marker = self._start_over()
+                        if sink is None:
+                            yield marker
+                        else:
+                            await sink.restart()
                 elif action is StorageAction.RETRY:
                     retries = await self._backoff(
                         retries, retry_after, self._storage_error(status, s3)

@@ -357,6 +357,7 @@ class FileSink:
         # Loop time of the last hand-off to the writer thread (or of the first
         # batch that could have gone early).
         self._handed_at: float | None = None
+        self._hash_decided = False
         self.bytes_written = 0
         self.md5: str | None = None
 
@@ -490,33 +491,54 @@ class FileSink:
         await pending.wait()
         self._pending = None
 
-    async def write(self, chunk: bytes) -> None:
-        """Queue ``chunk``; a full batch is handed to the writer thread."""
+    def accept(self, expected_md5: str | None) -> None:
+        """The storage's answer is known: hash only if its ETag is an MD5 to check.
+
+        Decided once, before the first byte (again after :meth:`restart`): no
+        CPU is spent on a multipart or SSE-KMS ETag, which is not the MD5 of
+        the bytes.
+        """
+        if not self._hash_decided:
+            self._hash_decided = True
+            self.set_hashing(expected_md5 is not None)
+
+    def add(self, chunk: bytes) -> bool:
+        """Queue ``chunk``; True when a batch should go to the writer (:meth:`flush`)."""
         self._batch.append(chunk)
-        self._batch_bytes += len(chunk)
-        size = self._batch_bytes
-        if size < WRITE_BATCH_BYTES:
-            # On a slow link, hand a partial batch to an idle writer thread, so
-            # little is left to write and hash after the last byte and each
-            # job is short. At full speed batches fill before the interval.
-            if size < EARLY_BATCH_BYTES:
-                return
-            pending = self._pending
-            if pending is not None and not pending.done():
-                return
-            now = asyncio.get_running_loop().time()
-            if self._handed_at is None:
-                self._handed_at = now  # the clock starts with the first full-size wait
-            if now - self._handed_at < EARLY_HANDOFF_INTERVAL_S:
-                return
+        size = self._batch_bytes = self._batch_bytes + len(chunk)
+        if size >= WRITE_BATCH_BYTES:
+            return True
+        # On a slow link, hand a partial batch to an idle writer thread, so
+        # little is left to write and hash after the last byte and each
+        # job is short. At full speed batches fill before the interval.
+        if size < EARLY_BATCH_BYTES:
+            return False
+        pending = self._pending
+        if pending is not None and not pending.done():
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._handed_at is None:
+            self._handed_at = now  # the clock starts with the first full-size wait
+        return now - self._handed_at >= EARLY_HANDOFF_INTERVAL_S
+
+    async def flush(self) -> None:
+        """Hand the queued batch to the writer thread (after the previous one is done)."""
         await self._wait_pending()
         batch, size = self._take_batch()
+        if not batch:
+            return
         self._handed_at = asyncio.get_running_loop().time()
         self._pending = start_job(self._executor, self._write_batch, batch, size)
+
+    async def write(self, chunk: bytes) -> None:
+        """Queue ``chunk``; a full batch is handed to the writer thread."""
+        if self.add(chunk):
+            await self.flush()
 
     async def restart(self) -> None:
         """Drop everything written so far (the object changed; start from zero)."""
         self._take_batch()
+        self._hash_decided = False
         await self._wait_pending()
         self._pending = start_job(self._executor, self._truncate)
         await self._wait_pending()

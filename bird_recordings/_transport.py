@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import TracebackType
 from typing import Final
 
 import aiohttp
@@ -34,7 +35,14 @@ from ._errors import (
 from ._inflight import InFlight
 from ._redact import redact_url
 
-__all__ = ["RawResponse", "SharedTransport", "StreamResponse", "Transport", "map_errors"]
+__all__ = [
+    "OpenStream",
+    "RawResponse",
+    "SharedTransport",
+    "StreamResponse",
+    "Transport",
+    "map_errors",
+]
 
 logger: Final = logging.getLogger(LOGGER_NAME)
 
@@ -337,36 +345,62 @@ class Transport:
             # A URL aiohttp/yarl cannot encode, or a session closed under us.
             raise _setup_error(self._session, exc, url, f"{method} request") from exc
 
-    @asynccontextmanager
-    async def stream(
-        self, url: str, *, headers: Mapping[str, str]
-    ) -> AsyncIterator[StreamResponse]:
-        """GET ``url`` as a stream; the connection is released on exit.
+    def stream(self, url: str, *, headers: Mapping[str, str]) -> OpenStream:
+        """``async with transport.stream(url, headers=...) as response:`` GET as a stream.
 
-        The URL is sent as given (``encoded=True``): a presigned URL's
-        signature covers its exact query string.
+        The connection is released on exit. The URL is sent as given
+        (``encoded=True``): a presigned URL's signature covers its exact query
+        string.
         """
+        return OpenStream(self, url, headers)
+
+
+class OpenStream:
+    """The context of :meth:`Transport.stream` (a class: one per download, no generator)."""
+
+    __slots__ = ("_headers", "_response", "_stream", "_transport", "_url")
+
+    def __init__(self, transport: Transport, url: str, headers: Mapping[str, str]) -> None:
+        self._transport = transport
+        self._url = url
+        self._headers = headers
+        self._response: aiohttp.ClientResponse | None = None
+        self._stream: StreamResponse | None = None
+
+    async def __aenter__(self) -> StreamResponse:
+        transport, url = self._transport, self._url
         try:
-            with map_errors(url, "media request"):
-                context = self.session.get(
-                    yarl.URL(url, encoded=True),
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self.media_timeout,
-                    auto_decompress=False,
-                    raise_for_status=False,
-                )
-                response = await context.__aenter__()
+            context = transport.session.get(
+                yarl.URL(url, encoded=True),
+                headers=self._headers,
+                allow_redirects=False,
+                timeout=transport.media_timeout,
+                auto_decompress=False,
+                raise_for_status=False,
+            )
+            response = await context.__aenter__()
+        except _FOREIGN as exc:
+            raise translate(exc, url, "media request") from exc
         except BirdRecordingsError:
             raise
         except (ValueError, UnicodeError, RuntimeError) as exc:
-            raise _setup_error(self._session, exc, url, "media request") from exc
-        stream = StreamResponse(response, url)
-        stream.watch_stalls(self.stall_timeout_s)
-        try:
-            yield stream
-        finally:
+            raise _setup_error(transport._session, exc, url, "media request") from exc
+        self._response = response
+        stream = self._stream = StreamResponse(response, url)
+        stream.watch_stalls(transport.stall_timeout_s)
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        response, stream = self._response, self._stream
+        self._response = self._stream = None
+        if stream is not None:
             stream.stop_watching()
+        if response is not None:
             # A fully read body releases the connection to the pool; an abandoned
             # one closes it rather than draining a large remainder.
             if response.content.at_eof():

@@ -631,3 +631,12 @@ async def test_a_borrowed_session_that_raises_for_status_does_not_change_behavio
         assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
         assert client.stats.storage_retries == 1
         assert not session.closed
+
+
+async def test_a_folder_with_a_nul_is_a_typed_error(
+    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    rec = emu.add_recording(size_bytes=1_000)
+    with pytest.raises(br.InvalidArgumentError, match="download folder"):
+        async for _ in emu_client.download_recordings([rec.id], tmp_path / "bad\x00dir"):
+            pass
