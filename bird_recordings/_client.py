@@ -27,6 +27,7 @@ from ._constants import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_CONNECTION_POOL_SIZE,
+    DEFAULT_IO_THREADS,
     DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_RATE_BURST,
     DEFAULT_RATE_LIMIT_PER_S,
@@ -148,6 +149,12 @@ class RecordingsClient:
         pool_size: connections in an owned session's pool, API and storage
             together (default 100, no per-host limit); a request waits for a
             free one when all are in use. Ignored with a borrowed ``session``.
+        io_threads: threads that write, hash (MD5) and rename downloaded files,
+            so the event loop never waits on the disk or on hashing (default
+            2). ``0`` does that work on the event loop itself: only for batch
+            jobs (a CLI run, an archive worker) on a single core, where the
+            hand-off to a thread costs more than a busy loop does; never in a
+            web server.
         trace_configs: ``aiohttp.TraceConfig`` objects for an owned session.
         clock: a :class:`Clock` (tests inject a fake one).
         allow_insecure_storage: follow Bird's redirect to a plain ``http``
@@ -185,6 +192,7 @@ class RecordingsClient:
         stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         pool_size: int = DEFAULT_CONNECTION_POOL_SIZE,
+        io_threads: int = DEFAULT_IO_THREADS,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
         allow_insecure_storage: bool = False,
@@ -212,6 +220,10 @@ class RecordingsClient:
         ):
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise ConfigurationError(f"{name} must be a positive integer, got {count!r}")
+        if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 0:
+            raise ConfigurationError(
+                f"io_threads must be an integer of 0 or more, got {io_threads!r}"
+            )
         if rate_limiter is not None:
             if rate_limit != DEFAULT_RATE_LIMIT_PER_S or rate_burst != DEFAULT_RATE_BURST:
                 raise ConfigurationError(
@@ -254,7 +266,7 @@ class RecordingsClient:
             max_concurrent_requests=max_concurrent_requests,
         )
         self._closed = False
-        self._files = FileExecutor()
+        self._files = FileExecutor(io_threads)
         self._urls = UrlResolver(
             MediaLocator(self._api, self.workspace_id, allow_insecure=self.allow_insecure_storage),
             server_now=self._api.server_now,

@@ -30,6 +30,8 @@ POST_RATE_LIMIT_PER_S: Final = 500.0  # Bird's documented per-workspace POST lim
 DEFAULT_BULK_METADATA_CONCURRENCY: Final = 32
 DEFAULT_BULK_DOWNLOAD_CONCURRENCY: Final = 8
 DEFAULT_CONNECTION_POOL_SIZE: Final = 100
+# Threads for downloads' file writes, hashing and renames (0: on the event loop).
+DEFAULT_IO_THREADS: Final = 2
 
 # Retry policy defaults.
 DEFAULT_MAX_RETRIES: Final = 4

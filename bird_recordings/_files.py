@@ -35,6 +35,7 @@ __all__ = [
     "FileExecutor",
     "FileSink",
     "IOThreads",
+    "InlineIO",
     "Job",
     "file_md5",
     "settle_allocator",
@@ -321,10 +322,29 @@ class IOThreads(Executor):
                 thread.join()
 
 
+class InlineIO(Executor):
+    """No threads: file work runs where it is asked for, on the event loop.
+
+    For ``RecordingsClient(io_threads=0)``: batch jobs on one core, where the
+    loop's responsiveness matters less than the hand-offs to a thread cost.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn`` now; its result (or error) in a finished future."""
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the future
+            future.set_exception(exc)
+        return future
+
+
 def start_job(executor: Executor, fn: Callable[..., Any], *args: Any) -> Job:
     """Run ``fn(*args)`` in ``executor``; await :meth:`Job.wait` for its end."""
     job = Job(asyncio.get_running_loop(), fn, args)
-    if isinstance(executor, IOThreads):
+    if isinstance(executor, InlineIO):
+        job.run()  # done before wait(): nobody listens, so no loop wake-up
+    elif isinstance(executor, IOThreads):
         executor.put(job.run)
     else:
         executor.submit(job.run)
@@ -516,7 +536,7 @@ class FileSink:
         pending = self._pending
         if pending is not None and not pending.done():
             return False
-        now = asyncio.get_running_loop().time()
+        now = _monotonic()
         if self._handed_at is None:
             self._handed_at = now  # the clock starts with the first full-size wait
         return now - self._handed_at >= EARLY_HANDOFF_INTERVAL_S
@@ -527,7 +547,7 @@ class FileSink:
         batch, size = self._take_batch()
         if not batch:
             return
-        self._handed_at = asyncio.get_running_loop().time()
+        self._handed_at = _monotonic()
         self._pending = start_job(self._executor, self._write_batch, batch, size)
 
     async def write(self, chunk: bytes) -> None:
@@ -577,13 +597,13 @@ class FileExecutor:
 
     def __init__(self, max_workers: int = 2) -> None:
         self._max_workers = max_workers
-        self._executor: IOThreads | None = None
+        self._executor: IOThreads | InlineIO | None = None
 
-    def get(self) -> IOThreads:
-        """The I/O threads, created (and the allocator settled) on the first call."""
+    def get(self) -> IOThreads | InlineIO:
+        """The I/O threads (or :class:`InlineIO` for none), made once; settles the allocator."""
         if self._executor is None:
             settle_allocator()
-            self._executor = IOThreads(self._max_workers)
+            self._executor = IOThreads(self._max_workers) if self._max_workers > 0 else InlineIO()
         return self._executor
 
     def shutdown(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -112,7 +113,6 @@ class StreamResponse:
         "_loop",
         "_response",
         "_stall_s",
-        "_time",
         "_url",
         "_waiting_since",
         "headers",
@@ -129,7 +129,6 @@ class StreamResponse:
         self._waiting_since: float | None = None
         self._stall_s = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._time: Callable[[], float] = _no_clock
 
     @property
     def content_length(self) -> int | None:
@@ -148,19 +147,19 @@ class StreamResponse:
         connection.protocol.read_timeout = None
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._time = loop.time
         self._stall_s = stall_timeout_s
-        self._handle = loop.call_at(loop.time() + stall_timeout_s, self._check_stall)
+        self._handle = loop.call_later(stall_timeout_s, self._check_stall)
 
     def _check_stall(self) -> None:
         loop = self._loop
         if loop is None:  # pragma: no cover - only armed with a loop
             return
         since = self._waiting_since
-        now = loop.time()
+        now = _monotonic()
         if since is None or now - since < self._stall_s:
             # Early (or nobody is waiting): look again when a read now waiting would stall.
-            self._handle = loop.call_at((since or now) + self._stall_s, self._check_stall)
+            wait = self._stall_s if since is None else since + self._stall_s - now
+            self._handle = loop.call_later(wait, self._check_stall)
             return
         self._handle = None
         self._content.set_exception(
@@ -175,7 +174,7 @@ class StreamResponse:
 
     async def read_chunk(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> bytes:
         """The next piece of the body, at most ``chunk_size`` bytes; ``b""`` at its end."""
-        self._waiting_since = self._time()
+        self._waiting_since = _monotonic()
         try:
             return await self._content.read(chunk_size)
         except _FOREIGN as exc:
@@ -192,7 +191,7 @@ class StreamResponse:
 
     async def read_limited(self, limit: int) -> bytes:
         """Read at most ``limit`` bytes of the body (for error messages)."""
-        self._waiting_since = self._time()
+        self._waiting_since = _monotonic()
         try:
             with map_errors(self._url, "reading an error body"):
                 return await self._content.read(limit)
@@ -200,8 +199,8 @@ class StreamResponse:
             self._waiting_since = None
 
 
-def _no_clock() -> float:
-    return 0.0
+# The stall watch measures intervals on its own clock (one C call per read).
+_monotonic: Final = time.monotonic
 
 
 class Transport:

@@ -37,6 +37,12 @@ RAW_MD5 = "aiohttp+md5"  # the same baseline, also hashing on the loop: the libr
 # Ordered so that each library side runs next to the baseline doing the same work,
 # in both directions (A B C D, D C B A): no-md5 with aiohttp, library with +md5.
 DOWNLOAD_SIDES = (LIB_NO_MD5, RAW, LIB, RAW_MD5)
+# --diagnose: the same library with io_threads=0 (file writes, MD5 and renames on
+# the event loop, as the baselines do them), next to the side it is compared with.
+LIB_INLINE = "library-inline"
+LIB_NO_MD5_INLINE = "lib-nomd5-inline"
+INLINE_OF = {LIB: LIB_INLINE, LIB_NO_MD5: LIB_NO_MD5_INLINE}
+VERIFYING = (LIB, LIB_INLINE, RAW_MD5)
 CURL = "curl"
 IDLE = "idle"
 
@@ -301,6 +307,22 @@ TARGETS = (
     ),
 )
 TARGET_SCENARIOS = tuple(dict.fromkeys(t.scenario for t in TARGETS))
+# The download rows again, for the library with io_threads=0 (``--diagnose``): what
+# the hand-off to the I/O threads costs where loop and threads share one core.
+DIAGNOSES = tuple(
+    Target(
+        f"{t.row}-inline",
+        f"{t.text} — `io_threads=0`",
+        t.scenario,
+        INLINE_OF[t.side],
+        t.base,
+        t.measure,
+        t.limit,
+        t.target,
+    )
+    for t in TARGETS
+    if t.scenario in ("large", "bulk")
+)
 
 
 def _spread(values: Sequence[float], spec: str) -> str:
@@ -309,11 +331,13 @@ def _spread(values: Sequence[float], spec: str) -> str:
     )
 
 
-def evaluate_targets(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of :data:`TARGETS` whose scenario and both sides ran, with value and verdict."""
+def evaluate_targets(
+    reports: list[dict[str, Any]], targets: Sequence[Target] = TARGETS
+) -> list[dict[str, Any]]:
+    """The rows of ``targets`` whose scenario and both sides ran, with value and verdict."""
     by_name = {report["scenario"]: report for report in reports}
     rows: list[dict[str, Any]] = []
-    for t in TARGETS:
+    for t in targets:
         runs = by_name.get(t.scenario, {}).get("runs", {})
         side, base = runs.get(t.side), runs.get(t.base)
         if not side or not base:
@@ -551,7 +575,7 @@ def run_scenario(ctx: Context, sc: Scenario, pairs: int) -> dict[str, Any]:
                         "concurrency": sc.concurrency,
                         "limit": sc.limit,
                         "cpu": ctx.client_cpu,
-                        "verify_md5": side in (LIB, RAW_MD5),
+                        "verify_md5": side in VERIFYING,
                     }
                     if sc.embedded:
                         job["embedded"] = {**sc.embedded, "load_cpu": ctx.server_cpu}
@@ -723,7 +747,12 @@ def table(reports: list[dict[str, Any]]) -> str:
                 if ratio
                 else ("1.00 (base)" if side == RAW and report["ratio"] else "")
             )
-            name = {LIB_NO_MD5: "  no md5", RAW_MD5: "  +md5"}.get(side, side)
+            name = {
+                LIB_NO_MD5: "  no md5",
+                RAW_MD5: "  +md5",
+                LIB_INLINE: "  inline",
+                LIB_NO_MD5_INLINE: "  nomd5 inl",
+            }.get(side, side)
             unit = report["unit"] if side != IDLE else ""
             rate_text = f"{_fmt(s.get('rate'))} {unit}" if "rate" in s else "-"
             lag = f"{s['lag_p99_ms']:.1f}/{s['lag_max_ms']:.1f}" if "lag_p99_ms" in s else "-"
@@ -779,6 +808,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=[t.row for t in TARGETS],
         help="rerun one row of the targets table: its scenario, its two sides (repeatable)",
     )
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also run the library with io_threads=0 in the large and bulk scenarios "
+        "(file work on the loop, as the baselines do it) and print their rows",
+    )
     parser.add_argument("--pairs", type=int, default=None, help="A/B pairs per scenario (6)")
     parser.add_argument(
         "--json", default="bench-results.json", help="where to write results (%(default)s)"
@@ -803,6 +838,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     side for t in wanted if t.scenario == sc.name for side in (t.side, t.base)
                 }
                 sc.sides = tuple(side for side in sc.sides if side in needed)
+    if args.diagnose:
+        for sc in chosen:
+            if sc.name in ("large", "bulk"):
+                # Each inline side right after the side it explains (A A' B C C' D).
+                sc.sides = tuple(
+                    name
+                    for side in sc.sides
+                    for name in ((side, INLINE_OF[side]) if side in INLINE_OF else (side,))
+                )
     if not shutil.which("curl"):
         for sc in chosen:
             sc.curl = False
@@ -850,6 +894,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         few = " (fewer than the 6 the targets ask for)" if pairs < 6 else ""
         print(f"\nTargets (issue 13), {pairs} pair{'s' if pairs != 1 else ''}{few}:")
         print(target_table(rows))
+    diagnosis = evaluate_targets(reports, DIAGNOSES) if args.diagnose else []
+    if diagnosis:
+        print("\nThe same rows, library with io_threads=0 (file work on the event loop):")
+        print(target_table(diagnosis))
     print(f"\n{len(reports)} scenarios in {elapsed:.0f}s; results in {args.json}")
     output = {
         "machine": info,
@@ -857,6 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "elapsed_s": elapsed,
         "targets": rows,
+        "diagnosis": diagnosis,
         "scenarios": reports,
     }
     Path(args.json).write_text(json.dumps(output, indent=2))

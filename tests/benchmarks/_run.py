@@ -27,7 +27,12 @@ Workload = Callable[[], Awaitable[dict[str, Any]]]
 
 def library_workload(job: dict[str, Any]) -> tuple[Workload, Callable[[], Awaitable[None]]]:
     client = br.RecordingsClient(
-        job["access_key"], job["workspace_id"], base_url=job["base_url"], rate_limit=None
+        job["access_key"],
+        job["workspace_id"],
+        base_url=job["base_url"],
+        rate_limit=None,
+        # The --diagnose sides: file writes, MD5 and renames on the loop.
+        io_threads=0 if job["side"].endswith("-inline") else 2,
     )
     kind = job["kind"]
     ids: list[str] = job.get("ids", [])

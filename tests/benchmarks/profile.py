@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._driver import LIB, RAW, RAW_MD5, Scenario, Server, scenarios
+from ._driver import LIB, RAW, RAW_MD5, VERIFYING, Scenario, Server, scenarios
 from ._measure import pin
 from ._run import library_workload, raw_workload
 
@@ -85,7 +85,7 @@ def run_side(
         "kind": sc.kind,
         "concurrency": sc.concurrency,
         "limit": sc.limit,
-        "verify_md5": side in (LIB, RAW_MD5),
+        "verify_md5": side in VERIFYING,
     }
     for label, chosen, profiler in (
         ("warm-up", ids[:WARM_UP_ITEMS], None),
@@ -133,7 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--side",
         action="append",
-        choices=["library", "lib-nomd5", "aiohttp", "aiohttp+md5"],
+        choices=[
+            "library",
+            "lib-nomd5",
+            "library-inline",
+            "lib-nomd5-inline",
+            "aiohttp",
+            "aiohttp+md5",
+        ],
         help="side to profile (repeatable; default: library and its same-work baseline)",
     )
     parser.add_argument("--count", type=int, default=None, help="items (default: the suite's)")

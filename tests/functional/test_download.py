@@ -7,6 +7,7 @@ import contextlib
 import errno
 import hashlib
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -640,3 +641,23 @@ async def test_a_folder_with_a_nul_is_a_typed_error(
     with pytest.raises(br.InvalidArgumentError, match="download folder"):
         async for _ in emu_client.download_recordings([rec.id], tmp_path / "bad\x00dir"):
             pass
+
+
+@pytest.mark.parametrize("io_threads", [0, 1])
+async def test_io_threads_zero_or_one_write_and_verify_the_same_files(
+    emu: BirdEmulator, tmp_path: Path, io_threads: int
+) -> None:
+    recs = [emu.add_recording(size_bytes=size) for size in (1_000, 300_000, 5_000_000)]
+    emu.faults.truncate(after_bytes=2_500_000, recording_id=recs[2].id)  # a resume too
+    before = {t.name for t in threading.enumerate()}
+    async with br.RecordingsClient(
+        emu.access_key, emu.workspace_id, base_url=emu.base_url, io_threads=io_threads
+    ) as client:
+        outcomes = [o async for o in client.download_recordings([r.id for r in recs], tmp_path)]
+        started = {t.name for t in threading.enumerate()} - before
+    assert all(o.ok and o.result is not None and o.result.md5 for o in outcomes)
+    for rec in recs:
+        assert sha256(tmp_path / f"{rec.id}.mp3") == emu.media_digest(rec.id, "sha256")
+    io = sorted(name for name in started if name.startswith("bird-recordings-io"))
+    assert io == [f"bird-recordings-io_{n}" for n in range(io_threads)]
+    assert leftovers(tmp_path) == sorted(f"{rec.id}.mp3" for rec in recs)
