@@ -8,13 +8,12 @@ shared.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._clock import Clock
 from ._constants import LOGGER_NAME, MAX_API_BODY_BYTES
@@ -104,7 +103,7 @@ class APIRequester:
         secret = self._authorization.partition(" ")[2].encode()
         return body.replace(secret, REDACTED.encode()) if secret else body
 
-    async def send(
+    def send(
         self,
         method: str,
         path: str,
@@ -116,11 +115,13 @@ class APIRequester:
         allow_redirects: bool = True,
         accept: str | None = None,
         max_body_bytes: int = MAX_API_BODY_BYTES,
-    ) -> RawResponse:
-        """:meth:`_send`, in a ``bird_recordings.api`` span when hooks are installed."""
-        # Bound here, run below: with hooks installed it runs inside the span.
-        send = functools.partial(
-            self._send,
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """:meth:`_send` (await it), in a ``bird_recordings.api`` span when hooks are installed.
+
+        Without hooks this returns ``_send``'s coroutine itself: no extra frame
+        for every suspension of the request to pass through.
+        """
+        send = self._send(
             method,
             path,
             params=params,
@@ -131,9 +132,17 @@ class APIRequester:
             accept=accept,
             max_body_bytes=max_body_bytes,
         )
-        hooks = self.hooks
-        if hooks is NO_HOOKS:
-            return await send()
+        if self.hooks is NO_HOOKS:
+            return send
+        return self._in_span(send, method, path, recording_id)
+
+    async def _in_span(
+        self,
+        send: Coroutine[Any, Any, RawResponse],
+        method: str,
+        path: str,
+        recording_id: str | None,
+    ) -> RawResponse:
         attributes: dict[str, AttributeValue] = {
             "http.request.method": method,
             "url.full": redact_url(self.url(path)),
@@ -141,16 +150,22 @@ class APIRequester:
         if recording_id:
             attributes["bird.recording_id"] = recording_id
         retries_before = self.retries_performed
-        with hooks.span("bird_recordings.api", attributes) as span:
-            try:
-                response = await send()
-            except APIStatusError as exc:
-                span.set_attribute("http.response.status_code", exc.status)
-                raise
-            finally:
-                span.set_attribute("bird.retries", self.retries_performed - retries_before)
-            span.set_attribute("http.response.status_code", response.status)
-            return response
+        awaited = False
+        try:
+            with self.hooks.span("bird_recordings.api", attributes) as span:
+                awaited = True
+                try:
+                    response = await send
+                except APIStatusError as exc:
+                    span.set_attribute("http.response.status_code", exc.status)
+                    raise
+                finally:
+                    span.set_attribute("bird.retries", self.retries_performed - retries_before)
+                span.set_attribute("http.response.status_code", response.status)
+                return response
+        finally:
+            if not awaited:
+                send.close()  # a tracer failed to open the span: no request was sent
 
     async def _send(
         self,

@@ -16,11 +16,18 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+)
 from concurrent.futures import Executor
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from attrs import frozen
 
@@ -530,7 +537,7 @@ class MediaDownloader:
         name = _paths.file_name(recording_id, extension, what="recording file name")
         return _paths.check_inside(folder, folder / name, what="recording file name")
 
-    async def download(
+    def download(
         self,
         ref: RecordingRef,
         path: str | Path | None,
@@ -541,11 +548,13 @@ class MediaDownloader:
         fsync: bool = False,
         chunk_size: int | None = None,
         _overall: _Overall | None = None,
-    ) -> DownloadResult:
-        """:meth:`_download`, in a ``bird_recordings.download`` span when hooks are installed."""
-        hooks = self.context.hooks
-        call = functools.partial(
-            self._download,
+    ) -> Coroutine[Any, Any, DownloadResult]:
+        """:meth:`_download` (await it), in a ``bird_recordings.download`` span with hooks.
+
+        Without hooks this is ``_download``'s coroutine itself: no extra frame
+        for each of the download's suspensions to pass through.
+        """
+        run = self._download(
             ref,
             path,
             overwrite=overwrite,
@@ -555,20 +564,29 @@ class MediaDownloader:
             chunk_size=chunk_size,
             _overall=_overall,
         )
-        # aclose() stops it (ClientClosedError) and waits until its file is cleaned up.
-        async with self.transport.inflight.guard():
-            if hooks is NO_HOOKS:
-                return await call()
-            recording_id = ref.id if isinstance(ref, Recording) else str(ref)
-            with hooks.span(
+        if self.context.hooks is NO_HOOKS:
+            return run
+        return self._in_span(run, ref)
+
+    async def _in_span(
+        self, run: Coroutine[Any, Any, DownloadResult], ref: RecordingRef
+    ) -> DownloadResult:
+        recording_id = ref.id if isinstance(ref, Recording) else str(ref)
+        awaited = False
+        try:
+            with self.context.hooks.span(
                 "bird_recordings.download", {"bird.recording_id": recording_id}
             ) as span:
-                result = await call()
+                awaited = True
+                result = await run
                 span.set_attribute("bird.bytes", result.size_bytes)
                 span.set_attribute("bird.resumes", result.resumes)
                 span.set_attribute("bird.url_refreshes", result.url_refreshes)
                 span.set_attribute("bird.restarts", result.restarts)
                 return result
+        finally:
+            if not awaited:
+                run.close()  # a tracer failed to open the span: nothing was started
 
     async def _download(
         self,
@@ -582,58 +600,62 @@ class MediaDownloader:
         chunk_size: int | None,
         _overall: _Overall | None,
     ) -> DownloadResult:
-        started = self.clock.monotonic()
-        recording_id = self._recording_id(ref)
-        # From download_many, ``path`` is already the file's absolute path.
-        if _overall is not None and isinstance(path, Path):
-            target = path
-        else:
-            target = self._target(ref, recording_id, path)
-        sink = FileSink(
-            target,
-            executor=self.executor(),
-            overwrite=overwrite,
-            hash_md5=verify_md5,
-            fsync=fsync,
-        )
-        # DestinationExistsError before any request is sent (the rename re-checks).
-        if not overwrite and _overall is None:
-            sink.check_target()
-        committed = False
-        try:
-            recording_id, media_url = await self.resolve(ref)
-            transfer = self.fetch(
-                recording_id,
-                media_url,
-                chunk_size=chunk_size or self.context.chunk_size,
-                allow_restart=True,
+        # aclose() stops it (ClientClosedError) and waits until its file is cleaned up.
+        async with self.transport.inflight.guard():
+            started = self.clock.monotonic()
+            recording_id = self._recording_id(ref)
+            # From download_many, ``path`` is already the file's absolute path.
+            if _overall is not None and isinstance(path, Path):
+                target = path
+            else:
+                target = self._target(ref, recording_id, path)
+            sink = FileSink(
+                target,
+                executor=self.executor(),
+                overwrite=overwrite,
+                hash_md5=verify_md5,
+                fsync=fsync,
             )
-            overall = _overall or _Overall(recordings_total=1)
-            report = overall.reporter(recording_id, transfer, progress)
-            # Nobody reads the running totals without a callback: report at the end only.
-            into: ChunkSink = sink if progress is None else _Reporting(sink, report)
-            async for _ in transfer.events(into):
-                pass  # with a sink, every chunk and restart goes to it
-            # Written, hashed, checked and renamed in the writer thread. If we are
-            # cancelled meanwhile, discard() below waits for that job, so the
-            # target ends up complete or untouched and no temp file remains.
-            await sink.commit(functools.partial(self._verify, transfer))
-            committed = True
-        finally:
-            if not committed:
-                await sink.discard()
-        report(True)
-        return DownloadResult(
-            recording_id=recording_id,
-            path=target,
-            size_bytes=transfer.offset,
-            etag=transfer.etag,
-            md5=sink.md5,
-            elapsed_s=self.clock.monotonic() - started,
-            resumes=transfer.counters.resumes,
-            url_refreshes=transfer.counters.url_refreshes,
-            restarts=transfer.counters.restarts,
-        )
+            # DestinationExistsError before any request is sent (the rename re-checks).
+            if not overwrite and _overall is None:
+                sink.check_target()
+            committed = False
+            try:
+                media_url = await self.urls.resolve(
+                    recording_id, ref if isinstance(ref, Recording) else None
+                )
+                transfer = self.fetch(
+                    recording_id,
+                    media_url,
+                    chunk_size=chunk_size or self.context.chunk_size,
+                    allow_restart=True,
+                )
+                overall = _overall or _Overall(recordings_total=1)
+                report = overall.reporter(recording_id, transfer, progress)
+                # Nobody reads the running totals without a callback: report at the end only.
+                into: ChunkSink = sink if progress is None else _Reporting(sink, report)
+                async for _ in transfer.events(into):
+                    pass  # with a sink, every chunk and restart goes to it
+                # Written, hashed, checked and renamed in the writer thread. If we are
+                # cancelled meanwhile, discard() below waits for that job, so the
+                # target ends up complete or untouched and no temp file remains.
+                await sink.commit(functools.partial(self._verify, transfer))
+                committed = True
+            finally:
+                if not committed:
+                    await sink.discard()
+            report(True)
+            return DownloadResult(
+                recording_id=recording_id,
+                path=target,
+                size_bytes=transfer.offset,
+                etag=transfer.etag,
+                md5=sink.md5,
+                elapsed_s=self.clock.monotonic() - started,
+                resumes=transfer.counters.resumes,
+                url_refreshes=transfer.counters.url_refreshes,
+                restarts=transfer.counters.restarts,
+            )
 
     @staticmethod
     def _verify(transfer: StorageFetch, written: int, md5: str | None) -> None:

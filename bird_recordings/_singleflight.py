@@ -35,10 +35,7 @@ class SingleFlight(Generic[K, V]):
 
     async def run(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
         """The result of ``call()``, shared with every caller for ``key`` meanwhile."""
-        while True:
-            future = self._calls.get(key)
-            if future is None:
-                return await self._lead(key, call)
+        while (future := self._calls.get(key)) is not None:
             try:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
@@ -46,9 +43,9 @@ class SingleFlight(Generic[K, V]):
                 if future.cancelled() and task is not None and not task.cancelling():
                     continue  # the leading caller was cancelled, not us: take over
                 raise
-
-    async def _lead(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        # We lead (in this frame: a call's every suspension passes through each
+        # frame above it, so the leader has no helper of its own).
+        future = asyncio.get_running_loop().create_future()
         self._calls[key] = future
         try:
             result = await call()

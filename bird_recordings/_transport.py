@@ -297,52 +297,33 @@ class Transport:
         max_body_bytes: int | None = None,
     ) -> RawResponse:
         """Send one API request and read its whole (small) body."""
+        # One frame, guard included: every suspension of a request resumes each
+        # frame above it, so layers cost calls on every request.
         async with self.inflight.guard():
-            return await self._send(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                json_body=json_body,
-                allow_redirects=allow_redirects,
-                max_body_bytes=max_body_bytes,
-            )
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, str] | None,
-        json_body: object,
-        allow_redirects: bool,
-        max_body_bytes: int | None,
-    ) -> RawResponse:
-        try:
-            async with self.session.request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                json=json_body,
-                allow_redirects=allow_redirects,
-                timeout=self.api_timeout,
-                # A borrowed session may raise on 4xx/5xx; statuses are ours to judge.
-                raise_for_status=False,
-            ) as response:
-                if max_body_bytes is None:
-                    body = await response.read()
-                else:
-                    body = await _read_at_most(response, max_body_bytes, method, url)
-                return RawResponse(response.status, response.headers, body)
-        except _FOREIGN as exc:
-            raise translate(exc, url, f"{method} request") from exc
-        except BirdRecordingsError:
-            raise
-        except (ValueError, UnicodeError, RuntimeError) as exc:
-            # A URL aiohttp/yarl cannot encode, or a session closed under us.
-            raise _setup_error(self._session, exc, url, f"{method} request") from exc
+            try:
+                async with self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    json=json_body,
+                    allow_redirects=allow_redirects,
+                    timeout=self.api_timeout,
+                    # A borrowed session may raise on 4xx/5xx; statuses are ours to judge.
+                    raise_for_status=False,
+                ) as response:
+                    if max_body_bytes is None:
+                        body = await response.read()
+                    else:
+                        body = await _read_at_most(response, max_body_bytes, method, url)
+                    return RawResponse(response.status, response.headers, body)
+            except _FOREIGN as exc:
+                raise translate(exc, url, f"{method} request") from exc
+            except BirdRecordingsError:
+                raise
+            except (ValueError, UnicodeError, RuntimeError) as exc:
+                # A URL aiohttp/yarl cannot encode, or a session closed under us.
+                raise _setup_error(self._session, exc, url, f"{method} request") from exc
 
     def stream(self, url: str, *, headers: Mapping[str, str]) -> OpenStream:
         """``async with transport.stream(url, headers=...) as response:`` GET as a stream.

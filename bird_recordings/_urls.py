@@ -7,6 +7,7 @@ request however many transfers need it at once) when it is about to expire.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -255,12 +256,14 @@ class UrlResolver:
             and self.is_fresh(latest)
         ):
             return latest
-        return await self.flights.run(recording_id, lambda: self._fetch(recording_id))
+        media_url = await self.flights.run(
+            recording_id, functools.partial(self.fetch, recording_id)
+        )
+        self._remember(recording_id, media_url)
+        return media_url
 
-    async def _fetch(self, recording_id: str) -> MediaURL:
-        media_url = await self.fetch(recording_id)
+    def _remember(self, recording_id: str, media_url: MediaURL) -> None:
         self._latest[recording_id] = media_url
         self._latest.move_to_end(recording_id)
         while len(self._latest) > _CACHE_SIZE:
             self._latest.popitem(last=False)
-        return media_url

@@ -148,3 +148,35 @@ def test_hooks_must_be_hooks(emu_client: br.RecordingsClient) -> None:
     assert type(emu_client.hooks) is br.Hooks  # reports nothing by default
     with pytest.raises(br.ConfigurationError):
         emu_client.hooks = object()  # type: ignore[assignment]
+
+
+class BrokenTracer(br.Hooks):
+    """A tracer whose spans cannot be opened."""
+
+    def start_span(self, name: str, attributes: object) -> br.SpanHandle:
+        raise RuntimeError("tracer down")
+
+
+async def test_a_span_that_cannot_open_sends_nothing(
+    emu: BirdEmulator, emu_client: br.RecordingsClient
+) -> None:
+    # The request is prepared before its span opens; when the tracer fails, it
+    # is dropped unsent (and no "coroutine was never awaited" warning, an error here).
+    rid = first_available(emu)
+    emu_client.hooks = BrokenTracer()
+    sent = len(emu.requests)
+    with pytest.raises(RuntimeError, match="tracer down"):
+        await emu_client.get_recording(rid)
+    assert len(emu.requests) == sent
+
+
+async def test_a_download_span_that_cannot_open_downloads_nothing(
+    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+) -> None:
+    rid = first_available(emu)
+    emu_client.hooks = BrokenTracer()
+    sent = len(emu.requests)
+    with pytest.raises(RuntimeError, match="tracer down"):
+        await emu_client.download_recording(rid, tmp_path)
+    assert len(emu.requests) == sent
+    assert list(tmp_path.iterdir()) == []
