@@ -9,6 +9,8 @@ a worker frees up. Breaking out of the ``async for`` cancels the workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -53,6 +55,70 @@ async def _as_async(source: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
             yield item
 
 
+class _Slots:
+    """A counting semaphore that hands a freed slot straight to the next waiter.
+
+    ``asyncio.Semaphore`` does the same job with a few more calls per item
+    (its ``locked()`` scans the waiters); this runs once per recording.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self._free and not self._waiters:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes to it directly
+                return
+        self._free += 1
+
+
+class _Mailbox:
+    """What the workers hand to the one consumer: a queue with one possible waiter."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> object:
+        items = self._items
+        while not items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return items.popleft()
+
+
 def check_concurrency(concurrency: int) -> None:
     """Reject a concurrency that is not a positive integer."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -80,8 +146,8 @@ async def bounded_map(
     pull_lock = asyncio.Lock()
     # Unbounded, so a worker never blocks while being cancelled; ``slots``
     # bounds what is in flight or finished but not yet consumed.
-    results: asyncio.Queue[object] = asyncio.Queue()
-    slots = asyncio.Semaphore(concurrency)
+    results = _Mailbox()
+    slots = _Slots(concurrency)
 
     async def worker() -> None:
         try:
@@ -95,11 +161,11 @@ async def bounded_map(
                 if item is _DONE:
                     slots.release()
                     return
-                results.put_nowait(await fn(item))  # type: ignore[arg-type]
+                results.put(await fn(item))  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, not swallowed
-            results.put_nowait(_SourceFailed(exc))
+            results.put(_SourceFailed(exc))
         finally:
-            results.put_nowait(_DONE)
+            results.put(_DONE)
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     try:

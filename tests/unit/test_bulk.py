@@ -10,7 +10,7 @@ from typing import TypeVar, cast
 import pytest
 
 import bird_recordings as br
-from bird_recordings._bulk import bounded_map
+from bird_recordings._bulk import _Slots, bounded_map
 
 T = TypeVar("T")
 
@@ -272,3 +272,27 @@ def test_recording_outcome() -> None:
     err = br.NotFoundError(status=404, code=None, message="nope")
     assert br.RecordingOutcome(recording_id="r1", error=err).ok is False
     assert br.RecordingOutcome(recording_id="r1").ok is True
+
+
+async def test_a_slot_handed_to_a_cancelled_waiter_goes_to_the_next() -> None:
+    slots = _Slots(1)
+    await slots.acquire()
+    first = asyncio.ensure_future(slots.acquire())
+    second = asyncio.ensure_future(slots.acquire())
+    await settle()
+    slots.release()  # handed to `first`...
+    first.cancel()  # ...which is cancelled before it resumes
+    await settle()
+    assert first.cancelled()
+    assert second.done() and not second.cancelled()  # the slot went on, not lost
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    slots = _Slots(1)
+    await slots.acquire()
+    gone = asyncio.ensure_future(slots.acquire())
+    await settle()
+    gone.cancel()
+    await settle()
+    slots.release()  # nobody waits now: the slot is free again
+    await asyncio.wait_for(slots.acquire(), timeout=5)
