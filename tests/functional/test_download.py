@@ -144,23 +144,19 @@ async def test_early_eof_with_lying_content_length_resumes(
     assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
 
 
+@pytest.mark.parametrize(
+    "after_bytes",
+    [
+        pytest.param(200_000, id="mid-body"),
+        # Headers arrive, then silence: the stall timeout covers the first body byte.
+        pytest.param(0, id="before-the-first-byte"),
+    ],
+)
 async def test_stalled_body_is_detected_and_resumed(
-    emu: BirdEmulator, emu_client: br.RecordingsClient, tmp_path: Path
+    emu: BirdEmulator, tmp_path: Path, after_bytes: int
 ) -> None:
     rec = emu.add_recording(size_bytes=400_000)
-    emu.faults.stall(after_bytes=200_000, seconds=30, recording_id=rec.id)
-    async with br.RecordingsClient(
-        emu.access_key, emu.workspace_id, base_url=emu.base_url, stall_timeout_s=0.3
-    ) as client:
-        result = await client.download_recording(rec.id, tmp_path)
-    assert result.resumes == 1
-    assert sha256(result.path) == emu.media_digest(rec.id, "sha256")
-
-
-async def test_a_body_that_never_starts_is_a_stall_too(emu: BirdEmulator, tmp_path: Path) -> None:
-    # Headers arrive, then silence: the stall timeout covers the first body byte.
-    rec = emu.add_recording(size_bytes=300_000)
-    emu.faults.stall(after_bytes=0, seconds=30, recording_id=rec.id)
+    emu.faults.stall(after_bytes=after_bytes, seconds=30, recording_id=rec.id)
     async with br.RecordingsClient(
         emu.access_key, emu.workspace_id, base_url=emu.base_url, stall_timeout_s=0.3
     ) as client:
