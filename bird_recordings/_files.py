@@ -23,6 +23,7 @@ import queue
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -257,7 +258,9 @@ class IOThreads(Executor):
     chained futures per call; :func:`start_job` costs a queue put. The threads
     start on the first call. They are daemon threads, so a client that is never
     closed cannot hold the interpreter open; :meth:`shutdown` (``aclose()``)
-    lets queued work finish and joins them.
+    lets queued work finish and joins them. A forked child (a prefork worker
+    that inherited a parent's client) starts threads of its own on its first
+    call instead of queueing work for threads that do not exist in it.
     """
 
     def __init__(self, max_workers: int = 2, *, name: str = "bird-recordings-io") -> None:
@@ -267,6 +270,13 @@ class IOThreads(Executor):
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shut_down = False
+        _live_pools.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # Only the forking thread survives a fork: the pool starts afresh.
+        self._queue = queue.SimpleQueue()
+        self._threads = []
+        self._lock = threading.Lock()
 
     def put(self, work: Callable[[], None]) -> None:
         """Queue ``work()`` (it must not raise) for the next free thread."""
@@ -337,6 +347,18 @@ class InlineIO(Executor):
         except BaseException as exc:  # noqa: BLE001 - handed to the future
             future.set_exception(exc)
         return future
+
+
+_live_pools: weakref.WeakSet[IOThreads] = weakref.WeakSet()
+
+
+def _reset_pools_in_child() -> None:
+    for pool in list(_live_pools):
+        pool._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pools_in_child)
 
 
 def start_job(executor: Executor, fn: Callable[..., Any], *args: Any) -> Job:

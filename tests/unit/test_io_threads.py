@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +119,29 @@ def test_a_job_with_a_listener_wakes_the_loop_once() -> None:
     job.run()
     assert len(loop.wakeups) == 1
     assert ended == []  # it runs on the loop, when the loop gets to the wake-up
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX")
+def test_a_forked_child_starts_threads_of_its_own() -> None:
+    # A prefork worker may inherit a client whose threads ran in the parent:
+    # only the forking thread exists in the child, so work must not wait for them.
+    pool = IOThreads(1, name="fork-check")
+    try:
+        assert pool.submit(int, "1").result(timeout=10) == 1  # threads up in the parent
+        read, write = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() beside threads
+            pid = os.fork()
+        if pid == 0:  # the child: answer through the pipe, never return into pytest
+            try:
+                done = pool.submit(int, "2").result(timeout=10) == 2
+                os.write(write, b"ok" if done else b"no")
+            finally:
+                os._exit(0)
+        os.close(write)
+        answer = os.read(read, 2)
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert answer == b"ok"
+    finally:
+        pool.shutdown(wait=True)
