@@ -19,7 +19,7 @@ from ._clock import Clock
 from ._constants import LOGGER_NAME, MAX_API_BODY_BYTES
 from ._converter import structure
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
-from ._hooks import NO_HOOKS, AttributeValue, Hooks
+from ._hooks import NO_HOOKS, AttributeValue, Hooks, span_around
 from ._limits import RateLimiterProtocol, RequestKind
 from ._protocol import MAX_ERROR_BODY_BYTES, api_error, decode_json
 from ._redact import REDACTED, redact_url
@@ -150,22 +150,16 @@ class APIRequester:
         if recording_id:
             attributes["bird.recording_id"] = recording_id
         retries_before = self.retries_performed
-        awaited = False
-        try:
-            with self.hooks.span("bird_recordings.api", attributes) as span:
-                awaited = True
-                try:
-                    response = await send
-                except APIStatusError as exc:
-                    span.set_attribute("http.response.status_code", exc.status)
-                    raise
-                finally:
-                    span.set_attribute("bird.retries", self.retries_performed - retries_before)
-                span.set_attribute("http.response.status_code", response.status)
-                return response
-        finally:
-            if not awaited:
-                send.close()  # a tracer failed to open the span: no request was sent
+        with span_around(self.hooks, "bird_recordings.api", attributes, send) as span:
+            try:
+                response = await send
+            except APIStatusError as exc:
+                span.set_attribute("http.response.status_code", exc.status)
+                raise
+            finally:
+                span.set_attribute("bird.retries", self.retries_performed - retries_before)
+            span.set_attribute("http.response.status_code", response.status)
+            return response
 
     async def _send(
         self,

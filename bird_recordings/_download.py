@@ -49,7 +49,7 @@ from ._errors import (
 )
 from ._fetch import ChunkSink, Restart, StorageFetch
 from ._files import FileSink, file_md5
-from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle
+from ._hooks import NO_HOOKS, NO_SPAN, SpanHandle, span_around
 from ._models import MediaURL, Recording, RecordingStatus
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -572,21 +572,14 @@ class MediaDownloader:
         self, run: Coroutine[Any, Any, DownloadResult], ref: RecordingRef
     ) -> DownloadResult:
         recording_id = ref.id if isinstance(ref, Recording) else str(ref)
-        awaited = False
-        try:
-            with self.context.hooks.span(
-                "bird_recordings.download", {"bird.recording_id": recording_id}
-            ) as span:
-                awaited = True
-                result = await run
-                span.set_attribute("bird.bytes", result.size_bytes)
-                span.set_attribute("bird.resumes", result.resumes)
-                span.set_attribute("bird.url_refreshes", result.url_refreshes)
-                span.set_attribute("bird.restarts", result.restarts)
-                return result
-        finally:
-            if not awaited:
-                run.close()  # a tracer failed to open the span: nothing was started
+        attributes = {"bird.recording_id": recording_id}
+        with span_around(self.context.hooks, "bird_recordings.download", attributes, run) as span:
+            result = await run
+            span.set_attribute("bird.bytes", result.size_bytes)
+            span.set_attribute("bird.resumes", result.resumes)
+            span.set_attribute("bird.url_refreshes", result.url_refreshes)
+            span.set_attribute("bird.restarts", result.restarts)
+            return result
 
     async def _download(
         self,

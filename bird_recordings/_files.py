@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hashlib
 import itertools
 import logging
@@ -251,6 +252,20 @@ class Job:
         return self._result
 
 
+def _run_into(
+    future: Future[T], fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Run ``fn`` for a ``concurrent.futures`` future, unless it was cancelled first."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - handed to the future
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
 class IOThreads(Executor):
     """A fixed set of I/O threads fed from one queue: a lean ``Executor``.
 
@@ -306,18 +321,7 @@ class IOThreads(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """``concurrent.futures`` style, for ``loop.run_in_executor``."""
         future: Future[T] = Future()
-
-        def work() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed to the future
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        self.put(work)
+        self.put(functools.partial(_run_into, future, fn, args, kwargs))
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -342,10 +346,7 @@ class InlineIO(Executor):
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Run ``fn`` now; its result (or error) in a finished future."""
         future: Future[T] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - handed to the future
-            future.set_exception(exc)
+        _run_into(future, fn, args, kwargs)
         return future
 
 

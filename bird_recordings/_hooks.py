@@ -9,10 +9,10 @@ Attribute values are already safe to export: URLs are redacted.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Final
+from collections.abc import Coroutine, Iterator, Mapping
+from typing import Any, Final
 
-__all__ = ["AttributeValue", "Hooks", "SpanHandle"]
+__all__ = ["AttributeValue", "Hooks", "SpanHandle", "span_around"]
 
 AttributeValue = str | int | float | bool
 
@@ -60,3 +60,26 @@ class Hooks:
 
 
 NO_HOOKS: Final = Hooks()
+
+
+@contextlib.contextmanager
+def span_around(
+    hooks: Hooks,
+    name: str,
+    attributes: Mapping[str, AttributeValue],
+    pending: Coroutine[Any, Any, object],
+) -> Iterator[SpanHandle]:
+    """``hooks.span(name, attributes)`` for the work ``pending`` will do, awaited inside.
+
+    The work is prepared before its span opens (callers without hooks await it
+    directly); if the tracer fails to open the span, ``pending`` is closed
+    unstarted, so nothing is sent and no never-awaited warning follows.
+    """
+    opened = False
+    try:
+        with hooks.span(name, attributes) as span:
+            opened = True
+            yield span
+    finally:
+        if not opened:
+            pending.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Final
@@ -181,13 +181,6 @@ class StreamResponse:
             raise translate(exc, self._url, "media download") from exc
         finally:
             self._waiting_since = None
-
-    async def iter_chunks(
-        self, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> AsyncGenerator[bytes, None]:
-        """Yield the body in chunks of at most ``chunk_size`` bytes."""
-        while chunk := await self.read_chunk(chunk_size):
-            yield chunk
 
     async def read_limited(self, limit: int) -> bytes:
         """Read at most ``limit`` bytes of the body (for error messages)."""
